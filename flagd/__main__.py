@@ -1,0 +1,87 @@
+"""`flagd`: parse settings, resolve keys, serve until SIGTERM/SIGINT, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from .keys import resolve_keys, write_runtime_file
+from .logs import AccessLogger, configure_logging
+from .settings import Settings, load_settings
+
+log = logging.getLogger("flagd")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = load_settings(argv)
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    except StartupError as exc:
+        print(f"flagd: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+class StartupError(Exception):
+    """An expected reason not to start: printed as one line, exit status 1."""
+
+
+async def serve(settings: Settings) -> None:
+    from .app import create_app
+
+    state_dir = settings.state_dir()
+    try:
+        keys = resolve_keys(settings.admin_api_key, settings.sdk_api_key, state_dir)
+        app = create_app(settings, keys, state_dir)
+    except (OSError, ValueError) as exc:
+        raise StartupError(str(exc)) from exc
+    if keys.generated_file is not None:
+        log.info("API keys generated or loaded from %s (mode 0600)", keys.generated_file)
+    log.info("starting", extra={"fields": settings.describe()})
+
+    runner = web.AppRunner(
+        app,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("flagd.access") if settings.access_log else None,
+        handle_signals=False,
+        shutdown_timeout=2.0,
+    )
+    try:
+        await runner.setup()
+    except Exception as exc:
+        raise StartupError(f"cannot start: {exc}") from exc
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from exc
+
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    local_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    url = f"http://{local_host}:{port}"
+    try:
+        write_runtime_file(state_dir, url)
+    except OSError as exc:
+        log.warning("cannot write the runtime file for flagctl: %s", exc)
+    log.info("listening", extra={"fields": {"url": url, "state_dir": state_dir}})
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await runner.cleanup()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Admin routes (X-Admin-API-Key): thin handlers, parse → call the service → respond."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .appkeys import SERVICE
+from .core import Flag, FlagdError, InvalidRequest, encode_json
+
+ACTOR_HEADER = "X-Flagd-Actor"
+DEFAULT_ACTOR = "admin-api"
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/admin/flags", list_flags, allow_head=False)
+    app.router.add_post("/api/admin/flags", create_flag)
+    app.router.add_get("/api/admin/flags/{ref}", get_flag, allow_head=False)
+    app.router.add_put("/api/admin/flags/{ref}", update_flag)
+    app.router.add_delete("/api/admin/flags/{ref}", delete_flag)
+    app.router.add_patch("/api/admin/flags/{ref}/toggle", toggle_flag)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=encode_json(data), content_type="application/json")
+
+
+def flag_response(flag: Flag, status: int = 200) -> web.Response:
+    response = json_response(flag.to_dict(), status)
+    response.headers["ETag"] = f'"{flag.version}"'
+    return response
+
+
+async def read_json(request: web.Request) -> Any | FlagdError:
+    """The parsed body, or the error to raise when the contract's check order reaches it."""
+    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return InvalidRequest("request body is not valid JSON")
+
+
+def actor(request: web.Request) -> str:
+    given = request.headers.get(ACTOR_HEADER, "").strip()
+    return given[:128] if given.isprintable() and given else DEFAULT_ACTOR
+
+
+async def list_flags(request: web.Request) -> web.Response:
+    flags = await request.app[SERVICE].list_flags()
+    return json_response([flag.to_dict() for flag in flags])
+
+
+async def create_flag(request: web.Request) -> web.Response:
+    flag = await request.app[SERVICE].create(await read_json(request), actor(request))
+    response = flag_response(flag, 201)
+    response.headers["Location"] = f"/api/admin/flags/{flag.id}"
+    return response
+
+
+async def get_flag(request: web.Request) -> web.Response:
+    return flag_response(await request.app[SERVICE].get_flag(request.match_info["ref"]))
+
+
+async def update_flag(request: web.Request) -> web.Response:
+    flag = await request.app[SERVICE].update(
+        request.match_info["ref"],
+        await read_json(request),
+        request.headers.get("If-Match"),
+        actor(request),
+    )
+    return flag_response(flag)
+
+
+async def toggle_flag(request: web.Request) -> web.Response:
+    flag = await request.app[SERVICE].toggle(
+        request.match_info["ref"], request.headers.get("If-Match"), actor(request)
+    )
+    return flag_response(flag)
+
+
+async def delete_flag(request: web.Request) -> web.Response:
+    await request.app[SERVICE].delete(
+        request.match_info["ref"], request.headers.get("If-Match"), actor(request)
+    )
+    return web.Response(status=204)

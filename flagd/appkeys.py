@@ -1,0 +1,18 @@
+"""Typed keys for what lives on the aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .metrics import Metrics
+from .service import FlagService
+from .settings import Settings
+from .state import FlagState, StateSync
+from .store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)  # type: ignore[type-abstract]
+STATE = web.AppKey("state", FlagState)
+SYNC = web.AppKey("sync", StateSync)
+SERVICE = web.AppKey("service", FlagService)
+METRICS = web.AppKey("metrics", Metrics)

@@ -1,0 +1,32 @@
+"""Client routes (X-SDK-Key or ?key=), served from memory: no store round trip per read."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .appkeys import STATE
+from .core import StoreUnavailable
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/client/flags", client_flags, allow_head=False)
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    if if_none_match.strip() == "*":
+        return True
+    return any(
+        candidate.strip().removeprefix("W/") == etag for candidate in if_none_match.split(",")
+    )
+
+
+async def client_flags(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if not state.loaded:
+        raise StoreUnavailable("flags are not loaded yet: the store has not been reachable")
+    etag = f'"{state.revision}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=state.client_body(), headers=headers, content_type="application/json")

@@ -1,0 +1,47 @@
+"""Domain errors. Each carries a stable machine code; flagd/errors.py maps them to HTTP."""
+
+from __future__ import annotations
+
+
+class FlagdError(Exception):
+    """Base of every expected failure. `code` is the wire error code."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(FlagdError):
+    """The request could not be read at all (bad JSON, a malformed header)."""
+
+    code = "invalid_request"
+
+
+class ValidationError(FlagdError):
+    """The request was readable but a field breaks the rules."""
+
+    code = "validation_error"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class NotFound(FlagdError):
+    code = "not_found"
+
+
+class DuplicateKey(FlagdError):
+    code = "duplicate_key"
+
+
+class VersionConflict(FlagdError):
+    code = "version_conflict"
+
+
+class StoreUnavailable(FlagdError):
+    """The store cannot be reached; the write was not applied."""
+
+    code = "store_unavailable"

@@ -1,0 +1,100 @@
+"""Flag evaluation (SPEC section 4): one implementation for daemon, CLI and SDK.
+
+Pure and stdlib-only. Work that depends only on the flag (the targeted-user set and the
+FNV-1a state after hashing "<key>:") is done once in `compile_flag`, so that evaluating a
+flag for a user only hashes the user id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .flag import Flag
+
+FNV_OFFSET = 0x811C9DC5
+FNV_PRIME = 0x01000193
+_MASK = 0xFFFFFFFF
+
+Reason = Literal["disabled", "targeted", "rollout", "not_found"]
+
+
+def fnv1a32(data: bytes, state: int = FNV_OFFSET) -> int:
+    """FNV-1a 32-bit; `state` continues a hash already started over a prefix."""
+    for byte in data:
+        state = ((state ^ byte) * FNV_PRIME) & _MASK
+    return state
+
+
+def bucket(flag_key: str, user_id: str) -> int:
+    return fnv1a32(f"{flag_key}:{user_id}".encode()) % 100
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    enabled: bool
+    reason: Reason
+    bucket: int | None = None  # set when the rollout rule decided
+
+    def to_dict(self) -> dict[str, object]:
+        return {"enabled": self.enabled, "reason": self.reason, "bucket": self.bucket}
+
+
+NOT_FOUND = Evaluation(False, "not_found")
+_DISABLED = Evaluation(False, "disabled")
+_TARGETED = Evaluation(True, "targeted")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFlag:
+    """A flag prepared for evaluation many times."""
+
+    flag: Flag
+    targets: frozenset[str]
+    prefix_state: int  # FNV-1a state after "<key>:"
+
+    def is_enabled(self, user_id: str) -> bool:
+        flag = self.flag
+        if not flag.enabled:
+            return False
+        if user_id in self.targets:
+            return True
+        rollout = flag.rollout_percentage
+        if rollout <= 0:
+            return False
+        if rollout >= 100:
+            return True
+        return fnv1a32(user_id.encode(), self.prefix_state) % 100 < rollout
+
+    def explain(self, user_id: str) -> Evaluation:
+        flag = self.flag
+        if not flag.enabled:
+            return _DISABLED
+        if user_id in self.targets:
+            return _TARGETED
+        user_bucket = fnv1a32(user_id.encode(), self.prefix_state) % 100
+        return Evaluation(user_bucket < flag.rollout_percentage, "rollout", user_bucket)
+
+
+def compile_flag(flag: Flag) -> CompiledFlag:
+    return CompiledFlag(
+        flag=flag,
+        targets=frozenset(flag.targeted_users),
+        prefix_state=fnv1a32(f"{flag.key}:".encode()),
+    )
+
+
+def evaluate(flag: Flag | CompiledFlag | None, user_id: str, default: bool = False) -> bool:
+    """Is `flag` on for `user_id`? A missing flag gives the caller's default."""
+    if flag is None:
+        return default
+    compiled = flag if isinstance(flag, CompiledFlag) else compile_flag(flag)
+    return compiled.is_enabled(user_id)
+
+
+def explain(flag: Flag | CompiledFlag | None, user_id: str) -> Evaluation:
+    """The decision with its reason; the bucket when the rollout rule decided."""
+    if flag is None:
+        return NOT_FOUND
+    compiled = flag if isinstance(flag, CompiledFlag) else compile_flag(flag)
+    return compiled.explain(user_id)

@@ -1,0 +1,65 @@
+"""The one place that turns failures into HTTP responses: {"error": code, "message": text}."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from .core import (
+    DuplicateKey,
+    FlagdError,
+    InvalidRequest,
+    NotFound,
+    StoreUnavailable,
+    ValidationError,
+    VersionConflict,
+)
+from .core.snapshot import encode_json
+
+log = logging.getLogger("flagd.http")
+
+DOMAIN_STATUS: dict[type[FlagdError], int] = {
+    InvalidRequest: 400,
+    ValidationError: 400,
+    NotFound: 404,
+    DuplicateKey: 409,
+    VersionConflict: 412,
+    StoreUnavailable: 503,
+}
+
+# aiohttp raises these on its own (routing, body limits); same wire shape as ours.
+HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("invalid_request", "the request could not be read"),
+    401: ("unauthorized", "a valid API key is required"),
+    404: ("not_found", "no such route"),
+    405: ("method_not_allowed", "method not allowed on this route"),
+    413: ("payload_too_large", "request body too large"),
+}
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.Response(
+        status=status,
+        body=encode_json({"error": code, "message": message}),
+        content_type="application/json",
+    )
+
+
+def unauthorized(message: str) -> web.Response:
+    return error_response(401, "unauthorized", message)
+
+
+def response_for(exc: BaseException) -> web.Response:
+    """Map any exception escaping a handler; unexpected ones are logged, never shown."""
+    if isinstance(exc, FlagdError):
+        status = DOMAIN_STATUS.get(type(exc), 500)
+        return error_response(status, exc.code, exc.message)
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        code, message = HTTP_CODES.get(exc.status, ("http_error", exc.reason))
+        response = error_response(exc.status, code, message)
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    log.error("internal error", exc_info=exc)
+    return error_response(500, "internal_error", "internal error; see the daemon's log")

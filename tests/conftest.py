@@ -83,3 +83,28 @@ def new_database(postgres_server: str) -> Iterator[object]:
 def postgres_url(new_database) -> str:  # type: ignore[no-untyped-def]
     """One fresh database shared by the run's PostgreSQL tests."""
     return new_database()
+
+
+STORE_KINDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def flagd(  # type: ignore[no-untyped-def]
+    store_kind: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+):
+    """One real flagd per test module and store kind, on a fresh database."""
+    from tests.daemon import Flagd
+
+    database_url = None
+    if store_kind == "postgres":
+        database_url = request.getfixturevalue("new_database")()
+    data_dir = tmp_path_factory.mktemp(f"flagd-{store_kind}")
+    daemon = Flagd(data_dir=data_dir, database_url=database_url)
+    daemon.start()
+    yield daemon
+    daemon.stop()

@@ -1,35 +1,43 @@
-"""create_app: wires store, state, service, routes and background tasks into aiohttp."""
+"""create_app: wires store, bus, state, broker, service, routes and background tasks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from aiohttp import web
 
-from . import admin_api, client_api, ops_api
-from .appkeys import METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
-from .core import StoreUnavailable
+from . import admin_api, client_api, ops_api, stream
+from .appkeys import BROKER, BUS, METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
+from .broker import Broker
+from .bus import Bus, open_bus
+from .core import Change, StoreUnavailable
 from .keys import ApiKeys
 from .metrics import Metrics
 from .middleware import build_middleware
 from .service import FlagService
 from .settings import Settings
 from .state import FlagState, StateSync
-from .store import Store, open_store
+from .store import open_store
 
 log = logging.getLogger("flagd")
 
 
 def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Application:
     store = open_store(settings.database_url, state_dir)
+    bus = open_bus(settings.redis_url, settings.redis_channel)
     state = FlagState()
     sync = StateSync(store, state)
+    broker = Broker(settings.subscriber_buffer_bytes)
     metrics = Metrics()
-    metrics.add_gauges(lambda: _state_gauges(state))
+    state.add_listener(broker.publish_change)
+    state.add_listener(lambda change: _observe_propagation(metrics, change))
+    metrics.add_gauges(lambda: _gauges(state, broker, bus))
 
     app = web.Application(
         middlewares=[build_middleware(keys, settings.cors_origins, metrics)],
@@ -37,23 +45,41 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     )
     app[SETTINGS] = settings
     app[STORE] = store
+    app[BUS] = bus
     app[STATE] = state
     app[SYNC] = sync
-    app[SERVICE] = FlagService(store, sync)
+    app[BROKER] = broker
+    app[SERVICE] = FlagService(store, sync, bus)
     app[METRICS] = metrics
 
     admin_api.add_routes(app)
     client_api.add_routes(app)
+    stream.add_routes(app)
     ops_api.add_routes(app)
     app.cleanup_ctx.append(_store_lifecycle)
+    app.cleanup_ctx.append(_bus_lifecycle)
+    app.cleanup_ctx.append(_heartbeat_lifecycle)
+    app.on_shutdown.append(_end_streams)
     return app
 
 
-def _state_gauges(state: FlagState) -> dict[str, tuple[str, float]]:
+def _observe_propagation(metrics: Metrics, change: Change) -> None:
+    try:
+        committed = datetime.fromisoformat(change.at).timestamp()
+    except ValueError:
+        return
+    metrics.propagation.observe(max(0.0, time.time() - committed))
+
+
+def _gauges(state: FlagState, broker: Broker, bus: Bus) -> dict[str, tuple[str, float]]:
     return {
         "flagd_flags": ("Flags in this daemon's memory", float(len(state))),
         "flagd_revision": ("Newest change revision applied in memory", float(state.revision)),
         "flagd_state_loaded": ("1 once flags are loaded from the store", float(state.loaded)),
+        "flagd_stream_subscribers": ("Open stream connections", float(len(broker.subscribers))),
+        "flagd_stream_events_total": ("Events written to subscribers", float(broker.events_sent)),
+        "flagd_stream_dropped_total": ("Slow stream subscribers closed", float(broker.dropped)),
+        "flagd_bus_up": ("1 while the notification bus is connected", float(bus.healthy)),
     }
 
 
@@ -67,21 +93,19 @@ async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
         opened = True
     except StoreUnavailable as exc:
         log.warning("store unavailable at start, retrying in the background: %s", exc)
-    task = asyncio.create_task(_keep_in_sync(store, sync, settings, opened))
+    task = asyncio.create_task(_keep_in_sync(sync, settings, opened))
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await _cancel(task)
     await store.close()
 
 
-async def _keep_in_sync(store: Store, sync: StateSync, settings: Settings, opened: bool) -> None:
+async def _keep_in_sync(sync: StateSync, settings: Settings, opened: bool) -> None:
     """Finish opening the store if needed, then reconcile periodically."""
     delay = 0.5
     while not opened:
         await asyncio.sleep(delay)
         try:
-            await store.open()
+            await sync.store.open()
             await sync.load()
             opened = True
             log.info("store reachable again")
@@ -96,3 +120,34 @@ async def _keep_in_sync(store: Store, sync: StateSync, settings: Settings, opene
             log.warning("reconcile skipped: %s", exc)
         except Exception:
             log.exception("reconcile failed")
+
+
+async def _bus_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    bus, sync = app[BUS], app[SYNC]
+
+    async def resync() -> None:
+        try:
+            await sync.reconcile()
+        except StoreUnavailable as exc:
+            log.warning("resync after bus (re)connect deferred: %s", exc)
+
+    await bus.start(sync.deliver, resync)
+    yield
+    await bus.close()
+
+
+async def _heartbeat_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(stream.heartbeat(app))
+    yield
+    await _cancel(task)
+
+
+async def _end_streams(app: web.Application) -> None:
+    """SIGTERM: end every stream's body cleanly so clients reconnect elsewhere at once."""
+    app[BROKER].close_all("shutdown")
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

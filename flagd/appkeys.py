@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .broker import Broker
+from .bus import Bus
 from .metrics import Metrics
 from .service import FlagService
 from .settings import Settings
@@ -16,3 +18,5 @@ STATE = web.AppKey("state", FlagState)
 SYNC = web.AppKey("sync", StateSync)
 SERVICE = web.AppKey("service", FlagService)
 METRICS = web.AppKey("metrics", Metrics)
+BROKER = web.AppKey("broker", Broker)
+BUS = web.AppKey("bus", Bus)  # type: ignore[type-abstract]

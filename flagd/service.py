@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from .bus import Bus
 from .core import (
     Flag,
     FlagdError,
@@ -29,9 +30,10 @@ Body = Any | FlagdError
 
 
 class FlagService:
-    def __init__(self, store: Store, sync: StateSync) -> None:
+    def __init__(self, store: Store, sync: StateSync, bus: Bus) -> None:
         self.store = store
         self.sync = sync
+        self.bus = bus
 
     async def list_flags(self) -> list[Flag]:
         return await self.store.list_flags()
@@ -92,6 +94,7 @@ class FlagService:
         if result.change is not None:
             # Read-your-writes: the state includes this change before the response goes out.
             await self.sync.observe(result.change)
+            await self.bus.publish(result.change)
         return result
 
 

@@ -97,10 +97,10 @@ SETTINGS: tuple[Setting, ...] = (
         float,
     ),
     Setting(
-        "subscriber_queue",
-        "FLAGD_SUBSCRIBER_QUEUE",
-        1000,
-        "events a slow stream subscriber may fall behind before it is closed",
+        "subscriber_buffer_bytes",
+        "FLAGD_SUBSCRIBER_BUFFER_BYTES",
+        1 * MiB,
+        "bytes a slow stream subscriber may fall behind before it is closed",
         int,
     ),
     Setting(
@@ -128,7 +128,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ("http://localhost:3000",)
     max_body_bytes: int = 4 * MiB
     heartbeat_interval: float = 15.0
-    subscriber_queue: int = 1000
+    subscriber_buffer_bytes: int = 1 * MiB
     reconcile_interval: float = 5.0
     log_level: str = "info"
     access_log: bool = True

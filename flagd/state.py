@@ -26,7 +26,7 @@ class FlagState:
         # Insertion order is creation order: newest first is the reverse.
         self._flags: dict[str, Flag] = {}
         self._snapshot: Snapshot | None = None
-        self._client_body: bytes | None = None
+        self._derived: dict[str, bytes] = {}
         self._listeners: list[ChangeListener] = []
 
     def __len__(self) -> int:
@@ -61,15 +61,20 @@ class FlagState:
             self._snapshot = Snapshot(self.revision, tuple(reversed(self._flags.values())))
         return self._snapshot
 
+    def derived(self, name: str, build: Callable[[Snapshot], bytes]) -> bytes:
+        """Bytes computed from the current snapshot once per revision (bodies, frames)."""
+        value = self._derived.get(name)
+        if value is None:
+            value = self._derived[name] = build(self.snapshot())
+        return value
+
     def client_body(self) -> bytes:
         """GET /api/client/flags, serialised once per revision."""
-        if self._client_body is None:
-            self._client_body = self.snapshot().to_json()
-        return self._client_body
+        return self.derived("client_body", Snapshot.to_json)
 
     def _invalidate(self) -> None:
         self._snapshot = None
-        self._client_body = None
+        self._derived = {}
 
 
 class StateSync:
@@ -98,6 +103,16 @@ class StateSync:
             await self.catch_up(change.revision)
         except StoreUnavailable as exc:
             log.warning("gap before revision %d not filled yet: %s", change.revision, exc)
+
+    async def deliver(self, revision: int, change: Change | None) -> None:
+        """A notification from the bus: the change itself, or only its revision."""
+        if change is not None and change.revision == revision:
+            await self.observe(change)
+        elif self.state.loaded and revision > self.state.revision:
+            try:
+                await self.catch_up(revision)
+            except StoreUnavailable as exc:
+                log.warning("cannot fetch revision %d yet: %s", revision, exc)
 
     async def catch_up(self, target: int | None = None) -> None:
         """Apply every change after the current revision, in order, from the change log."""

@@ -1,0 +1,33 @@
+# flagd: `make run` installs and starts flagd on the embedded SQLite store;
+# `make test` runs the whole suite (needs PostgreSQL and Redis on 127.0.0.1).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/flagd
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python -m bench.client_flags
+	$(BIN)/python -m bench.admin_writes
+	$(BIN)/python -m bench.startup
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""flagctl: the command-line tool for flagd."""

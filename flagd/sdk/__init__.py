@@ -1,0 +1,1 @@
+"""The Python SDK: local evaluation kept in sync over Server-Sent Events."""

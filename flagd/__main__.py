@@ -13,6 +13,7 @@ from aiohttp import web
 from .keys import resolve_keys, write_runtime_file
 from .logs import AccessLogger, configure_logging
 from .settings import Settings, load_settings
+from .systemd import notify
 
 log = logging.getLogger("flagd")
 
@@ -72,6 +73,7 @@ async def serve(settings: Settings) -> None:
     except OSError as exc:
         log.warning("cannot write the runtime file for flagctl: %s", exc)
     log.info("listening", extra={"fields": {"url": url, "state_dir": state_dir}})
+    notify(f"READY=1\nSTATUS=serving on {url}")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -79,6 +81,7 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("stopping")
+    notify("STOPPING=1")
     await runner.cleanup()
     log.info("stopped")
 

@@ -37,7 +37,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     metrics = Metrics()
     state.add_listener(broker.publish_change)
     state.add_listener(lambda change: _observe_propagation(metrics, change))
-    metrics.add_gauges(lambda: _gauges(state, broker, bus))
+    metrics.add_gauges(lambda: _gauges(state, sync, broker, bus))
 
     app = web.Application(
         middlewares=[build_middleware(keys, settings.cors_origins, metrics)],
@@ -71,7 +71,9 @@ def _observe_propagation(metrics: Metrics, change: Change) -> None:
     metrics.propagation.observe(max(0.0, time.time() - committed))
 
 
-def _gauges(state: FlagState, broker: Broker, bus: Bus) -> dict[str, tuple[str, float]]:
+def _gauges(
+    state: FlagState, sync: StateSync, broker: Broker, bus: Bus
+) -> dict[str, tuple[str, float]]:
     return {
         "flagd_flags": ("Flags in this daemon's memory", float(len(state))),
         "flagd_revision": ("Newest change revision applied in memory", float(state.revision)),
@@ -79,6 +81,7 @@ def _gauges(state: FlagState, broker: Broker, bus: Bus) -> dict[str, tuple[str, 
         "flagd_stream_subscribers": ("Open stream connections", float(len(broker.subscribers))),
         "flagd_stream_events_total": ("Events written to subscribers", float(broker.events_sent)),
         "flagd_stream_dropped_total": ("Slow stream subscribers closed", float(broker.dropped)),
+        "flagd_store_up": ("1 while the store answered its last call", float(sync.store_up)),
         "flagd_bus_up": ("1 while the notification bus is connected", float(bus.healthy)),
     }
 

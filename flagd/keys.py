@@ -28,8 +28,9 @@ class ApiKeys:
 def _matches(given: str | None, expected: bytes) -> bool:
     if not given:
         return False
-    # Constant time in the length of the expected key, whatever the caller sends.
-    return hmac.compare_digest(given.encode("utf-8", "replace"), expected)
+    # Constant time in the length of the expected key, whatever the caller sends. Undecodable
+    # header bytes arrive as surrogates; they must stay distinct, not all become "?".
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected)
 
 
 def resolve_keys(admin: str | None, sdk: str | None, state_dir: Path) -> ApiKeys:

@@ -20,7 +20,12 @@ def _quote(value: Any) -> str:
     if text and text.isprintable() and not any(c in text for c in ' "=\\'):
         return text
     # JSON string escaping keeps one event on one line, control characters included.
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)
+    if quoted.isprintable():
+        return quoted
+    # JSON leaves C1 controls (NEL), U+2028/U+2029 and lone surrogates alone; they can
+    # break a line or the stream's encoding, so they are escaped too.
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in quoted)
 
 
 class LogfmtFormatter(logging.Formatter):

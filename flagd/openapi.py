@@ -295,6 +295,14 @@ def components() -> Json:
                 "The revision of the last event received. Every change after it is "
                 "replayed; an unknown, non-numeric or too old value gets a fresh snapshot.",
             ),
+            "LastEventIdQuery": {
+                "name": "lastEventId",
+                "in": "query",
+                "required": False,
+                "description": "Last-Event-ID for clients that cannot set headers (some "
+                "EventSource polyfills); the header wins when both are given.",
+                "schema": {"type": "string"},
+            },
         },
         "headers": {
             "FlagETag": {
@@ -426,15 +434,18 @@ def client_paths() -> Json:
                             "content": {
                                 EVENT_STREAM: {
                                     "schema": {"type": "string"},
-                                    "example": "retry: 1000\n\nid: 7\nevent: snapshot\n"
-                                    'data: {"revision":7,"flags":[]}\n\n',
+                                    "example": "retry: 3000\n\nid: 7\nevent: snapshot\n"
+                                    'data: {"flags":[],"revision":7}\n\n',
                                 }
                             },
                         }
                     },
                     "401", "500", "503",
                 ),
-                parameters=(ref("parameters", "LastEventId"),),
+                parameters=(
+                    ref("parameters", "LastEventId"),
+                    ref("parameters", "LastEventIdQuery"),
+                ),
                 description=STREAM_DESCRIPTION,
             ),
         },

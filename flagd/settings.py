@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -156,12 +157,18 @@ class Settings:
         return shown
 
 
+# libpq, asyncpg and redis-py also take the password as a query parameter.
+_QUERY_PASSWORD = re.compile(r"(?i)((?:^|&)password=)[^&]*")
+
+
 def mask_url(url: str) -> str:
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, _QUERY_PASSWORD.sub(r"\1***", parts.query)
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,6 +42,9 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app = web.Application(
         middlewares=[build_middleware(keys, settings.cors_origins, metrics)],
         client_max_size=settings.max_body_bytes,
+        # Long refs and headers reach our handlers (and get a JSON 404/400) instead of
+        # being cut off by the HTTP parser with a plain-text 400.
+        handler_args={"max_line_size": 64 * 1024, "max_field_size": 64 * 1024},
     )
     app[SETTINGS] = settings
     app[STORE] = store

@@ -61,5 +61,9 @@ def response_for(exc: BaseException) -> web.Response:
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+    if isinstance(exc, ConnectionError):
+        # The client went away mid-request (a truncated body): its failure, not ours.
+        log.debug("client connection lost: %s", exc)
+        return error_response(400, "invalid_request", "the connection ended mid-request")
     log.error("internal error", exc_info=exc)
     return error_response(500, "internal_error", "internal error; see the daemon's log")

@@ -50,6 +50,9 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # asyncpg logs a full traceback for every background reconnect attempt while the
+    # database is down; flagd reports the outage itself, once per state change.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
 def redact_url(url: URL) -> str:

@@ -42,6 +42,8 @@ class VersionConflict(FlagdError):
 
 
 class StoreUnavailable(FlagdError):
-    """The store cannot be reached; the write was not applied."""
+    """The store cannot be reached. Almost always the write was not applied; when the
+    connection died during COMMIT nobody can know, and the change log (hence every
+    stream, after reconcile) shows whether it was."""
 
     code = "store_unavailable"

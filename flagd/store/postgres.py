@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
@@ -44,12 +44,16 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections, disk full
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # failed over to a standby
+    # A connection the server has just ended (its FATAL message read, its EOF not yet)
+    # is still handed out by the pool; using it fails with "another operation is in
+    # progress". The pool discards it on release.
+    asyncpg.exceptions.InternalClientError,
 )
 # InterfaceErrors that are our own mistakes, not the server's absence.
 _NOT_UNAVAILABLE: tuple[type[BaseException], ...] = (asyncpg.DataError,)
 
 
-def _unavailable(exc: BaseException) -> bool:
+def _unavailable(exc: BaseException | None) -> bool:
     return isinstance(exc, _UNAVAILABLE) and not isinstance(exc, _NOT_UNAVAILABLE)
 
 
@@ -79,7 +83,7 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 10,
         connect_timeout: float = 2.0,
-        command_timeout: float = 10.0,
+        command_timeout: float = 5.0,
         acquire_timeout: float = 5.0,
     ) -> None:
         self._url = database_url
@@ -205,14 +209,35 @@ class PostgresStore:
         if pool is None:
             raise StoreUnavailable("the PostgreSQL store is not open")
         try:
-            async with pool.acquire(timeout=self._acquire_timeout) as conn:
-                yield conn
+            conn = await pool.acquire(timeout=self._acquire_timeout)
         except Exception as exc:
             if _unavailable(exc):
                 raise StoreUnavailable(self._explain("PostgreSQL is unavailable", exc)) from exc
             raise
+        try:
+            yield conn
+        except Exception as exc:
+            if not _unavailable(exc):
+                raise
+            # Drop the connection at once: resetting a connection to a server that has
+            # stopped answering would wait out another timeout before we could report.
+            # (If the pool has already taken it back, there is nothing left to drop.)
+            with suppress(asyncpg.InterfaceError):
+                conn.terminate()
+            raise StoreUnavailable(self._explain("PostgreSQL is unavailable", exc)) from exc
+        finally:
+            try:
+                await pool.release(conn)
+            except Exception as exc:
+                if not _unavailable(exc):
+                    raise
+                raise StoreUnavailable(self._explain("PostgreSQL is unavailable", exc)) from exc
 
     def _explain(self, what: str, exc: BaseException) -> str:
+        # "cannot call Transaction.__aexit__(): the underlying connection is closed" says
+        # less than the failure that closed it.
+        while isinstance(exc, asyncpg.InterfaceError) and _unavailable(exc.__context__):
+            exc = exc.__context__
         detail = str(exc).strip() or ("timed out" if isinstance(exc, TimeoutError) else "")
         message = f"{what} at {_redact(self._url)}: {type(exc).__name__}"
         if detail:

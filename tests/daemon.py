@@ -73,7 +73,11 @@ class Flagd:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        self.wait_for("/ready" if wait_ready else "/health", timeout)
+        try:
+            self.wait_for("/ready" if wait_ready else "/health", timeout)
+        except BaseException:
+            self.stop()  # never leave an orphaned flagd behind a failed start
+            raise
         return self
 
     def wait_for(self, path: str, timeout: float = 15.0) -> None:

@@ -64,10 +64,6 @@ def build_middleware(
                     response = await handler(request)
                 except Exception as exc:  # every failure gets the JSON error shape
                     response = response_for(exc)
-            if origin is not None and not response.prepared:
-                response.headers["Access-Control-Allow-Origin"] = origin
-                response.headers["Access-Control-Expose-Headers"] = "ETag"
-                response.headers["Vary"] = "Origin"
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "OTHER"
@@ -78,6 +74,26 @@ def build_middleware(
         return response
 
     return pipeline
+
+
+def build_cors_hook(
+    cors_origins: tuple[str, ...],
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """An on_response_prepare hook: CORS headers on every response, streams included
+    (a stream is prepared inside its handler, before any middleware sees it)."""
+    allow_any_origin = "*" in cors_origins
+    allowed_origins = frozenset(cors_origins)
+
+    async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get("Origin")
+        if not origin or not (allow_any_origin or origin in allowed_origins):
+            return
+        if "Access-Control-Allow-Origin" not in response.headers:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "ETag"
+            response.headers["Vary"] = "Origin"
+
+    return add_cors_headers
 
 
 def preflight(origin: str | None) -> web.Response:

@@ -40,9 +40,13 @@ class RedisBus:
 
     async def start(self, deliver: Deliver, resync: Resync) -> None:
         import redis.asyncio as redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
+        # retry: a pooled connection can be stale after Redis restarts; retry once, reconnected.
         self._client = redis.Redis.from_url(
-            self.url, socket_connect_timeout=1.0, socket_timeout=None, health_check_interval=5
+            self.url, socket_connect_timeout=1.0, socket_timeout=None, health_check_interval=5,
+            retry=Retry(NoBackoff(), 1),
         )
         self._tasks = [
             asyncio.create_task(self._publisher(), name="flagd-redis-publisher"),

@@ -31,3 +31,10 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# Shell completion scripts, generated from the Typer app (tests/cli fails when they are stale).
+.PHONY: completions
+completions: install
+	$(BIN)/flagctl completion bash > completions/flagctl.bash
+	$(BIN)/flagctl completion zsh > completions/flagctl.zsh
+	$(BIN)/flagctl completion fish > completions/flagctl.fish

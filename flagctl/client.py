@@ -1,55 +1,164 @@
-"""A small HTTP client for flagd on the standard library (fast start-up, no event loop)."""
+"""A small HTTP client for flagd on the standard library (fast start-up, no event loop).
+
+Every failure becomes a CliError whose text is the one line the user sees: which URL could
+not be reached, which key was rejected and where it came from, the server's own message.
+"""
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-from .config import Connection
+from flagd import __version__
+
+from .config import ENV, OPTION, Connection, mask
+from .errors import CliError, Rejected, Unreachable
+
+KEY_HEADERS = {"admin_key": "X-Admin-API-Key", "sdk_key": "X-SDK-Key"}
+KEY_NAMES = {"admin_key": "admin key", "sdk_key": "SDK key"}
 
 
-class CliError(Exception):
-    """An expected failure: shown as one line on stderr, exit status 1."""
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: Any
+    etag: str | None
+
+
+def flag_path(key: str, suffix: str = "") -> str:
+    return f"/api/admin/flags/{quote(key, safe='')}{suffix}"
+
+
+def user_agent() -> str:
+    return f"flagctl/{__version__}"
+
+
+def actor() -> str:
+    """Recorded by flagd in the change log as who made the change."""
+    import getpass
+
+    try:
+        return f"flagctl:{getpass.getuser()}"[:128]
+    except (OSError, KeyError):
+        return "flagctl"
 
 
 class FlagdClient:
     def __init__(self, connection: Connection, timeout: float = 10.0) -> None:
         self.connection = connection
         self.timeout = timeout
+        check_server(connection)
 
-    def admin(self, method: str, path: str, body: Any = None) -> Any:
-        key = self.connection.admin_key
-        if not key:
-            raise CliError("no admin key: pass --admin-key or set FLAGCTL_ADMIN_KEY")
-        return self._request(method, path, {"X-Admin-API-Key": key}, body, "admin key")
-
-    def _request(
-        self, method: str, path: str, headers: dict[str, str], body: Any, key_name: str
+    def admin(
+        self, method: str, path: str, body: Any = None, if_match: int | None = None
     ) -> Any:
+        headers = {"X-Flagd-Actor": actor()}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"'
+        return self.request(method, path, "admin_key", body, headers).body
+
+    def client_flags(self, etag: str | None = None) -> Response:
+        """GET /api/client/flags; status 304 (body None) when `etag` is still current."""
+        headers = {"If-None-Match": etag} if etag else {}
+        return self.request("GET", "/api/client/flags", "sdk_key", None, headers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        key_name: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        import urllib.error
+        import urllib.request
+
+        all_headers = {
+            KEY_HEADERS[key_name]: require_key(self.connection, key_name),
+            "User-Agent": user_agent(),
+            "Accept": "application/json",
+            **(headers or {}),
+        }
         url = self.connection.server + path
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
+                status, raw, etag = response.status, response.read(), response.headers["ETag"]
         except urllib.error.HTTPError as exc:
-            raise CliError(_describe_http_error(exc, key_name)) from None
+            if exc.code == 304:
+                return Response(304, None, exc.headers.get("ETag"))
+            raise self._rejected(exc, key_name) from None
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise CliError(f"cannot reach flagd at {self.connection.server}: {reason}") from None
-        return json.loads(raw) if raw else None
+            raise unreachable(self.connection.server, getattr(exc, "reason", exc)) from None
+        try:
+            return Response(status, json.loads(raw) if raw else None, etag)
+        except ValueError:
+            raise CliError(
+                f"{self.connection.server} answered {method} {path} with something that is "
+                "not JSON: is it a flagd server?"
+            ) from None
+
+    def _rejected(self, exc: Any, key_name: str) -> Rejected:
+        code, message = "http_error", str(exc.reason)
+        try:
+            body = json.loads(exc.read())
+            code, message = str(body.get("error", code)), str(body.get("message", message))
+        except (ValueError, AttributeError, OSError):
+            pass
+        return Rejected(describe_rejection(self.connection, exc.code, code, message, key_name),
+                        exc.code, code)
 
 
-def _describe_http_error(exc: urllib.error.HTTPError, key_name: str) -> str:
-    try:
-        body = json.loads(exc.read())
-        message = body.get("message") or body.get("error")
-    except (ValueError, AttributeError):
-        message = exc.reason
-    if exc.code == 401:
-        return f"the {key_name} was rejected by flagd ({message})"
-    return f"{message} (HTTP {exc.code})"
+def describe_rejection(
+    connection: Connection, status: int, code: str, message: str, key_name: str
+) -> str:
+    server = connection.server
+    if status == 401:
+        key = getattr(connection, key_name)
+        return (
+            f"flagd at {server} rejected the {KEY_NAMES[key_name]} {mask(key)} from "
+            f"{connection.source(key_name)}: check it, or pass another with "
+            f"{OPTION[key_name]} / {ENV[key_name]}"
+        )
+    if status == 412:
+        return f"{message}: the flag changed on the server meanwhile; run the command again"
+    if status >= 500:
+        return f"flagd at {server} failed: {message} (HTTP {status} {code})"
+    if status == 404 and code == "not_found" and "route" in message:
+        return f"{server} has no such route ({message}): is it a flagd server?"
+    return message
+
+
+def require_key(connection: Connection, key_name: str) -> str:
+    key = getattr(connection, key_name)
+    if not key:
+        setting = key_name
+        raise CliError(
+            f"no {KEY_NAMES[key_name]} for {connection.server}: pass {OPTION[key_name]}, set "
+            f"{ENV[key_name]}, or save one with `flagctl config set {setting}`"
+        )
+    return str(key)
+
+
+def check_server(connection: Connection) -> None:
+    parts = urlsplit(connection.server)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(
+            f"the server must be an http:// or https:// URL, not {connection.server!r} "
+            f"(from {connection.source('server')})"
+        )
+
+
+def unreachable(server: str, reason: object) -> Unreachable:
+    if isinstance(reason, OSError) and reason.strerror:
+        text = reason.strerror.lower()
+    elif isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        text = "timed out"
+    else:
+        text = str(reason) or type(reason).__name__
+    return Unreachable(f"cannot reach flagd at {server}: {text}")

@@ -1,0 +1,1 @@
+complete --command flagctl --no-files --arguments "(env _FLAGCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) flagctl)" --condition "env _FLAGCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) flagctl"

@@ -1,0 +1,37 @@
+"""Expected failures and the exit codes they map to (the one boundary is app.main)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    ERROR = 1  # an expected failure: one line on stderr
+    USAGE = 2  # the command line is wrong or incomplete (click uses 2 as well)
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+
+class CliError(Exception):
+    """An expected failure: shown as one line on stderr, exit status 1."""
+
+    exit_code = ExitCode.ERROR
+
+
+class UsageError(CliError):
+    """The command cannot run as given (for example a confirmation nobody can answer)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class Unreachable(CliError):
+    """No HTTP answer at all: refused, timed out, DNS."""
+
+
+class Rejected(CliError):
+    """flagd answered with an error status; `status` and `code` are the server's."""
+
+    def __init__(self, message: str, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -1,20 +1,24 @@
 """AsyncFlagClient: fetch the flags, then follow the stream; evaluate from memory.
 
-Sync loop: GET /api/client/flags (with If-None-Match once we have a revision), then
-GET /api/client/stream with Last-Event-ID = our revision, applying `snapshot`,
-`flag_updated` and `flag_deleted` in revision order. On any failure: status `stale` (or
-`error` with no flags at all), jittered exponential backoff, and again. When the stream
-cannot be held (a proxy that cuts it, or buffers it) the client polls with ETags instead
-and says so in `mode`.
+Sync loop: GET /api/client/flags, then GET /api/client/stream with Last-Event-ID = our
+revision, applying `snapshot`, `flag_updated` and `flag_deleted` in revision order. A
+healthy stream that ends is resumed with Last-Event-ID alone (flagd replays what we
+missed); after a failure, one conditional GET (If-None-Match: our revision, a 304 when
+nothing changed) comes first. Failures make the status `stale` (or `error` with no flags
+at all) and back off exponentially with jitter. When the stream cannot be held (a proxy
+that refuses, cuts or buffers it) the client polls with ETags instead, says so in `mode`,
+and tries the stream again now and then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +36,12 @@ Mode = Literal["stream", "polling"]
 DEFAULT_CACHE: Any = "default"
 
 
+CACHE_DEBOUNCE = 1.0  # seconds between a change and the disk write (bursts coalesce)
+_QUICK_END = 5.0  # seconds: a stream that ends sooner without any event was cut
+_CUT_LIMIT = 3  # cut streams in a row (with flagd answering) before polling instead
+_EXPECTED_FAILURES = (aiohttp.ClientError, OSError, TimeoutError, ValueError)
+
+
 class StreamProblem(Exception):
     """The stream cannot be used as it is: reconnect (and maybe fall back to polling)."""
 
@@ -47,6 +57,7 @@ class AsyncFlagClient(FlagReader):
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
         poll_interval: float = 30.0,
+        stream_retry_interval: float = 600.0,
         read_timeout: float = 60.0,
         request_timeout: float = 10.0,
     ) -> None:
@@ -60,9 +71,12 @@ class AsyncFlagClient(FlagReader):
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self._poll_interval = poll_interval
+        self._stream_retry_interval = stream_retry_interval
         self._read_timeout = read_timeout
         self._request_timeout = request_timeout
         self._etag: str | None = None
+        self._stream_events = 0  # events received on the current stream
+        self._stream_bytes = 0
         self._ready = asyncio.Event()  # binds to a loop only when first awaited
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -73,6 +87,8 @@ class AsyncFlagClient(FlagReader):
         )
         self._cache_dirty = False
         self._cache_task: asyncio.Task[None] | None = None
+        # One writer thread of our own: writes land in order, and close() can join it.
+        self._cache_writer: ThreadPoolExecutor | None = None
         self._load_initial(bootstrap)
 
     def __repr__(self) -> str:
@@ -107,6 +123,9 @@ class AsyncFlagClient(FlagReader):
             self._session = None
         if self._cache_dirty:
             await self._write_cache()
+        if self._cache_writer is not None:
+            self._cache_writer.shutdown(wait=True)  # idle by now: every write was awaited
+            self._cache_writer = None
 
     async def __aenter__(self) -> AsyncFlagClient:
         await self.start()
@@ -118,34 +137,72 @@ class AsyncFlagClient(FlagReader):
     # -- sync loop ---------------------------------------------------------------------
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         delay = self._initial_backoff
-        quick_stream_ends = 0
+        need_fetch = True  # first sync, and after a failure: one conditional GET first
+        cut_streams = 0  # streams cut before they delivered anything, in a row
+        polling_since = 0.0
         while True:
             try:
-                await self._fetch()
                 if self.mode == "polling":
-                    await asyncio.sleep(self._poll_interval)
+                    await self._fetch()
                     delay = self._initial_backoff
-                    continue
-                loop = asyncio.get_running_loop()
+                    if loop.time() - polling_since < self._stream_retry_interval:
+                        await asyncio.sleep(self._poll_interval)
+                        continue
+                    # Whatever cut the stream may be gone: try it again, and come straight
+                    # back to polling if it is still cut.
+                    log.info("trying the stream again")
+                    self.mode, need_fetch, cut_streams = "stream", False, _CUT_LIMIT - 1
+                fetched = need_fetch
+                if need_fetch:
+                    await self._fetch()
+                    need_fetch = False
                 started = loop.time()
-                events = await self._follow_stream()
-                # A stream that ends quickly with nothing in it, again and again, is being
-                # cut or buffered by something in between: poll instead.
-                quick = events == 0 and loop.time() - started < 5.0
-                quick_stream_ends = quick_stream_ends + 1 if quick else 0
-                if quick_stream_ends >= 3:
-                    self._fall_back_to_polling("the stream keeps ending without events")
+                self._stream_events = self._stream_bytes = 0
+                failure: Exception | None = None
+                try:
+                    await self._follow_stream()
+                except StreamProblem:
+                    raise
+                except Exception as exc:  # judged below, then handled as any failure
+                    failure = exc
+                # Nothing at all within seconds, or not even the server's `retry:` line
+                # before the read timeout: something in between cuts or buffers the stream.
+                cut = self._stream_events == 0 and (
+                    loop.time() - started < _QUICK_END or self._stream_bytes == 0
+                )
+                if not cut:
+                    cut_streams = 0
+                elif fetched:  # flagd itself answered just before
+                    cut_streams += 1
+                need_fetch = cut
+                if cut_streams >= _CUT_LIMIT:
+                    polling_since = loop.time()
+                    self._fall_back_to_polling("the stream keeps ending before any event")
+                    cut_streams = 0
+                    continue  # flags were fetched just now: poll from here on
+                if failure is not None:
+                    raise failure
+                # A healthy stream that ended (an instance draining, a proxy recycling
+                # connections): reconnect after a short jittered pause, with Last-Event-ID
+                # and no refetch.
                 self._set_status("stale")
                 delay = self._initial_backoff
             except asyncio.CancelledError:
                 raise
             except StreamProblem as exc:
+                polling_since = loop.time()
                 self._fall_back_to_polling(str(exc))
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                continue
+            except Exception as exc:
+                need_fetch = True
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._set_status("stale" if self._flags.revision is not None else "error")
-                log.debug("sync failed, retrying in about %.1fs: %s", delay, self.last_error)
+                if isinstance(exc, _EXPECTED_FAILURES):
+                    log.debug("sync failed, retrying in about %.1fs: %s", delay, self.last_error)
+                else:
+                    log.warning("sync failed unexpectedly, retrying", exc_info=True)
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, self._max_backoff)
 
@@ -164,8 +221,9 @@ class AsyncFlagClient(FlagReader):
                     response.request_info, (), status=response.status, message=response.reason
                 )
             body = await response.read()
-            self._etag = response.headers.get("ETag")
+            etag = response.headers.get("ETag")
         self._apply_snapshot(Snapshot.from_json(body))
+        self._etag = etag
         self._set_status("ready")
 
     async def _follow_stream(self) -> int:
@@ -196,12 +254,14 @@ class AsyncFlagClient(FlagReader):
         pending = b""
         count = 0
         async for chunk in response.content.iter_any():
+            self._stream_bytes += len(chunk)
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for raw in lines:
                 event = parser.feed_line(raw.decode("utf-8").removesuffix("\r"))
                 if event is not None:
                     self._apply_event(event)
+                    self._stream_events += 1
                     count += 1
         return count
 
@@ -225,15 +285,23 @@ class AsyncFlagClient(FlagReader):
             changed = self._flags.upsert(revision, Flag.from_dict(data))
         else:
             changed = self._flags.remove(revision, str(data["key"]))
+        # flagd's ETag for the flag set is its revision (SPEC 11): keep ours in step, so a
+        # refetch after a reconnect is a 304 when nothing changed meanwhile.
+        self._etag = f'"{revision}"'
         self._changed(changed)
 
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
-        if self._flags.revision is not None and snapshot.revision == self._flags.revision:
-            return
-        self._changed(self._flags.load(snapshot))
+        # Always compared, even at an equal revision: a cached snapshot may come from a
+        # store that has since been replaced. Unchanged flags notify nobody.
+        self._etag = f'"{snapshot.revision}"'
+        self._notify(self._flags.load(snapshot))
+        self._save_soon()  # even when unchanged: the disk copy follows a synced snapshot
 
     def _changed(self, keys: frozenset[str]) -> None:
         self._notify(keys)
+        self._save_soon()
+
+    def _save_soon(self) -> None:
         if self._cache_path is not None:
             self._cache_dirty = True
             if self._cache_task is None or self._cache_task.done():
@@ -269,16 +337,23 @@ class AsyncFlagClient(FlagReader):
             self.status = "stale"  # serves at once; `ready` once synced with flagd
 
     async def _write_cache_soon(self) -> None:
-        await asyncio.sleep(1.0)  # coalesce a burst of changes into one write
-        await self._write_cache()
+        while self._cache_dirty:  # changes during a write get a write of their own
+            await asyncio.sleep(CACHE_DEBOUNCE)  # coalesce a burst of changes into one write
+            await self._write_cache()
 
     async def _write_cache(self) -> None:
         if self._cache_path is None or self._flags.revision is None:
             return
         self._cache_dirty = False
+        if self._cache_writer is None:
+            self._cache_writer = ThreadPoolExecutor(1, thread_name_prefix="flagd-sdk-cache")
+        write = functools.partial(
+            write_snapshot, self._cache_path, self._flags.snapshot(), self.base_url
+        )
+        written = asyncio.get_running_loop().run_in_executor(self._cache_writer, write)
         try:
-            await asyncio.to_thread(
-                write_snapshot, self._cache_path, self._flags.snapshot(), self.base_url
-            )
+            # Shielded, so that a close() cancelling us never drops a queued write; the one
+            # writer thread keeps writes in order, so a newer snapshot always lands last.
+            await asyncio.shield(written)
         except OSError as exc:
             log.warning("cannot write the flag cache %s: %s", self._cache_path, exc)

@@ -17,8 +17,8 @@ from .flags import FlagReader
 
 class FlagClient(FlagReader):
     def __init__(self, base_url: str, sdk_key: str, *, start: bool = True, **options: Any):
+        self._inner = AsyncFlagClient(base_url, sdk_key, **options)  # may raise: no loop yet
         self._loop = asyncio.new_event_loop()
-        self._inner = AsyncFlagClient(base_url, sdk_key, **options)
         self._flags = self._inner._flags
         self._listeners = self._inner._listeners
         self._thread: threading.Thread | None = None
@@ -37,6 +37,14 @@ class FlagClient(FlagReader):
     def mode(self) -> Mode:
         return self._inner.mode
 
+    @property
+    def last_error(self) -> str | None:
+        return self._inner.last_error
+
+    @property
+    def base_url(self) -> str:
+        return self._inner.base_url
+
     def start(self) -> None:
         with self._lock:
             if self._thread is not None or self._loop.is_closed():
@@ -50,9 +58,11 @@ class FlagClient(FlagReader):
     def wait_until_ready(self, timeout: float | None = None) -> bool:
         if self._thread is None:
             return False
+        self._refuse_own_thread()
         return bool(self._call(self._inner.wait_until_ready(timeout)))
 
     def close(self) -> None:
+        self._refuse_own_thread()
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
@@ -69,6 +79,12 @@ class FlagClient(FlagReader):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _refuse_own_thread(self) -> None:
+        # Waiting on our own loop from inside it (an on_change callback) would never return.
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("FlagClient: call close() and wait_until_ready() from your "
+                               "own threads, not from an on_change callback")
 
     def _call(self, coroutine: Any, timeout: float | None = None) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)

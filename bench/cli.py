@@ -1,6 +1,6 @@
 """flagctl: start-up and offline evaluation.
 
-    .venv/bin/python -m bench.cli                  # writes bench/RESULTS-cli.md
+    .venv/bin/python -m bench.cli          # writes bench/out/cli.md (see RESULTS.md, 5)
     .venv/bin/python -m bench.cli --runs 10 --users 2000 --output -
 
 Wall time of `flagctl --help`, of `flagctl eval user-42` offline with 1,000 flags cached
@@ -98,7 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--output", default=str(REPO / "bench" / "RESULTS-cli.md"),
+    parser.add_argument("--output", default=str(REPO / "bench" / "out" / "cli.md"),
                         help="Markdown report path, or - for stdout")
     args = parser.parse_args()
 
@@ -174,6 +174,7 @@ def main() -> None:
     if args.output == "-":
         print(report)
     else:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(report)
         print(f"wrote {args.output}")
         print(report)

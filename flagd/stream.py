@@ -99,9 +99,9 @@ def _snapshot(request: web.Request) -> bytes:
 
 
 async def heartbeat(app: web.Application) -> None:
-    """One heartbeat for every stream: serialised once, fanned out like any event."""
+    """One heartbeat for every stream: serialised once, written in slices."""
     interval = app[SETTINGS].heartbeat_interval
     broker = app[BROKER]
     while True:
         await asyncio.sleep(interval)
-        broker.heartbeat()
+        await broker.heartbeat()

@@ -39,7 +39,9 @@ async def serve(settings: Settings) -> None:
 
     state_dir = settings.state_dir()
     try:
-        keys = resolve_keys(settings.admin_api_key, settings.sdk_api_key, state_dir)
+        keys = resolve_keys(settings.admin_api_key, settings.sdk_api_key, state_dir).with_previous(
+            settings.admin_api_key_previous, settings.sdk_api_key_previous
+        )
         app = create_app(settings, keys, state_dir)
     except (OSError, ValueError) as exc:
         raise StartupError(str(exc)) from exc

@@ -6,7 +6,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 KEYS_FILE = "keys.json"
@@ -17,16 +17,33 @@ class ApiKeys:
     admin: bytes = field(repr=False)
     sdk: bytes = field(repr=False)
     generated_file: Path | None = None  # where generated keys live, if any were generated
+    # During a key rotation the previous keys keep working until every client has the new.
+    previous_admin: bytes | None = field(default=None, repr=False)
+    previous_sdk: bytes | None = field(default=None, repr=False)
 
     def admin_ok(self, given: str | None) -> bool:
-        return _matches(given, self.admin)
+        # `|`, not `or`: both comparisons always run, so timing does not tell which matched.
+        return _matches(given, self.admin) | _matches(given, self.previous_admin)
 
     def sdk_ok(self, given: str | None) -> bool:
-        return _matches(given, self.sdk)
+        return _matches(given, self.sdk) | _matches(given, self.previous_sdk)
+
+    def with_previous(self, admin: str | None, sdk: str | None) -> ApiKeys:
+        """Also accept the keys being rotated out; a key never opens both route groups."""
+        previous = replace(
+            self,
+            previous_admin=admin.encode() if admin else None,
+            previous_sdk=sdk.encode() if sdk else None,
+        )
+        admin_keys = {previous.admin, previous.previous_admin} - {None}
+        sdk_keys = {previous.sdk, previous.previous_sdk} - {None}
+        if admin_keys & sdk_keys:
+            raise ValueError("an admin key and an SDK key must never be the same")
+        return previous
 
 
-def _matches(given: str | None, expected: bytes) -> bool:
-    if not given:
+def _matches(given: str | None, expected: bytes | None) -> bool:
+    if not given or expected is None:
         return False
     # Constant time in the length of the expected key, whatever the caller sends. Undecodable
     # header bytes arrive as surrogates; they must stay distinct, not all become "?".

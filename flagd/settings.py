@@ -81,6 +81,20 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "admin_api_key_previous",
+        "ADMIN_API_KEY_PREVIOUS",
+        None,
+        "during a key rotation, the old admin key, still accepted until removed",
+        secret=True,
+    ),
+    Setting(
+        "sdk_api_key_previous",
+        "SDK_API_KEY_PREVIOUS",
+        None,
+        "during a key rotation, the old SDK key, still accepted until removed",
+        secret=True,
+    ),
+    Setting(
         "cors_origins",
         "CORS_ORIGINS",
         ("http://localhost:3000",),
@@ -126,6 +140,8 @@ class Settings:
     redis_channel: str = "flag_updates"
     admin_api_key: str | None = field(default=None, repr=False)
     sdk_api_key: str | None = field(default=None, repr=False)
+    admin_api_key_previous: str | None = field(default=None, repr=False)
+    sdk_api_key_previous: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ("http://localhost:3000",)
     max_body_bytes: int = 4 * MiB
     heartbeat_interval: float = 15.0
@@ -151,6 +167,8 @@ class Settings:
             value = getattr(self, item.name)
             if item.name in {"admin_api_key", "sdk_api_key"}:
                 value = "set" if value else "generated"
+            elif item.name.endswith("_previous"):
+                value = "set" if value else None
             elif item.name in {"database_url", "redis_url"} and value:
                 value = mask_url(value)
             shown[item.name] = value

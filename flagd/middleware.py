@@ -91,7 +91,8 @@ def build_cors_hook(
         if "Access-Control-Allow-Origin" not in response.headers:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = "ETag"
-            response.headers["Vary"] = "Origin"
+            vary = response.headers.get("Vary")
+            response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
 
     return add_cors_headers
 

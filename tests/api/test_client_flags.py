@@ -167,3 +167,28 @@ def test_client_flags_reflect_a_recreated_key(admin: httpx.Client, client: httpx
     assert seen["id"] == second["id"] != first["id"]
     assert seen["version"] == 1
     assert seen["enabled"] is False
+
+
+def test_gzip_body_when_the_client_accepts_it(admin: httpx.Client, client: httpx.Client) -> None:
+    admin.post("/api/admin/flags", json={"key": unique_key("gzip"), "description": "é" * 200})
+    plain = client.get("/api/client/flags", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert "Accept-Encoding" in plain.headers["vary"]
+
+    compressed = client.get("/api/client/flags", headers={"Accept-Encoding": "br, gzip"})
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert compressed.headers["etag"] == plain.headers["etag"]
+    assert compressed.json() == plain.json()  # httpx decompressed it
+    assert int(compressed.headers["content-length"]) < len(plain.content)
+
+    refused = client.get("/api/client/flags", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+
+    with_origin = client.get(
+        "/api/client/flags",
+        headers={"Accept-Encoding": "gzip", "Origin": "http://localhost:3000"},
+    )
+    assert {v.strip() for v in with_origin.headers["vary"].split(",")} == {
+        "Accept-Encoding",
+        "Origin",
+    }

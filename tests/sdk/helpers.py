@@ -268,7 +268,8 @@ class Proxy:
     async def _relay(
         self, request: web.Request, upstream: aiohttp.ClientResponse
     ) -> web.StreamResponse:
-        skip = {"content-length", "transfer-encoding", "connection", "content-encoding"}
+        # Bodies pass through as they are (auto_decompress=False), so Content-Encoding stays.
+        skip = {"content-length", "transfer-encoding", "connection"}
         async with upstream:
             out_headers = {
                 k: v

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.conftest import pg_admin_execute  # noqa: E402
 from tests.daemon import Flagd  # noqa: E402 - also used by the scripts
 
 PG_ADMIN_URL = os.environ.get("FLAGD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -46,16 +47,7 @@ signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def _pg_admin_execute(sql: str) -> None:
-    import asyncpg
-
-    async def run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+    pg_admin_execute(sql, PG_ADMIN_URL)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ IN_CI = os.environ.get("CI") == "true"
 def service_missing(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is not reachable; in CI this is a failure, not a skip")
-    pytest.skip(f"{what} is not reachable")
+    pytest.skip(f"{what} is not reachable (with CI=true this fails instead)")
 
 
 def port_open(host: str, port: int) -> bool:
@@ -41,13 +41,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _pg_admin_execute(sql: str) -> None:
+def pg_admin_execute(sql: str, admin_url: str = PG_ADMIN_URL) -> None:
     import asyncio
 
     import asyncpg
 
     async def run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
+        conn = await asyncpg.connect(admin_url)
         try:
             await conn.execute(sql)
         finally:
@@ -70,13 +70,13 @@ def new_database(postgres_server: str) -> Iterator[object]:
 
     def make() -> str:
         name = f"flagd_test_{uuid.uuid4().hex[:12]}"
-        _pg_admin_execute(f'CREATE DATABASE "{name}"')
+        pg_admin_execute(f'CREATE DATABASE "{name}"')
         created.append(name)
         return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
     yield make
     for name in created:
-        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +108,18 @@ def flagd(  # type: ignore[no-untyped-def]
     daemon.start()
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(params=["pure", "accelerated"])
+def hash_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on both FNV-1a paths: the pure loop (the reference) and fnv-hash-fast.
+
+    The accelerator is a dependency, so its absence is a failure in CI like a missing service.
+    """
+    from flagd.core import evaluation
+
+    if request.param == "pure":
+        monkeypatch.setattr(evaluation, "_fast_fnv1a32", None)
+    elif evaluation._fast_fnv1a32 is None:
+        service_missing("the fnv-hash-fast accelerator")
+    return str(request.param)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, REPO
+from tests.conftest import REPO, service_missing
 
 FLAGCTL = REPO / ".venv" / "bin" / "flagctl"
 T = TypeVar("T")
@@ -204,9 +204,7 @@ class Tmux:
 @pytest.fixture
 def tmux(cli: Cli) -> Iterator[Tmux]:
     if shutil.which("tmux") is None:
-        if IN_CI:
-            pytest.fail("tmux is missing; .ci/run installs it")
-        pytest.skip("tmux is not installed")
+        service_missing("tmux (.ci/run installs it)")
     terminal = Tmux(cli)
     yield terminal
     terminal.close()

@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
 
 from flagd.core import Flag, FlagSet, bucket, compile_flag, evaluate, explain, fnv1a32
-from flagd.core import evaluation as evaluation_module
 from tests.conftest import VECTORS
 
 DATA: dict[str, Any] = json.loads(VECTORS.read_text(encoding="utf-8"))
 SHARE_25 = "share_25pct_of_user-0..user-9999"
 
-# Compiled flags may hash through an optional C accelerator; the pure loop is the reference
-# and the fallback. Every evaluation test runs on both paths.
-ACCELERATOR = "_fast_fnv1a32"
-# fnv-hash-fast is a dependency: in CI the accelerated path must load, never be skipped.
-IN_CI = os.environ.get("CI") == "true"
-HAS_ACCELERATOR = getattr(evaluation_module, ACCELERATOR, None) is not None
 
 
-@pytest.fixture(
-    params=[
-        "pure",
-        pytest.param(
-            "accelerated",
-            marks=pytest.mark.skipif(
-                not HAS_ACCELERATOR and not IN_CI, reason="no hash accelerator loaded"
-            ),
-        ),
-    ]
-)
-def hash_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "pure" and hasattr(evaluation_module, ACCELERATOR):
-        monkeypatch.setattr(evaluation_module, ACCELERATOR, None)
-    return str(request.param)
 
 
 def make_flag(

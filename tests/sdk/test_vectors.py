@@ -8,7 +8,6 @@ Each runs with the C hash accelerator (when installed) and with the pure-Python 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
@@ -24,26 +23,8 @@ from .helpers import SDK_KEY, Admin, eventually
 DATA: dict[str, Any] = json.loads(VECTORS.read_text(encoding="utf-8"))
 EVALUATIONS: list[dict[str, Any]] = DATA["evaluations"]
 BUCKETS: list[dict[str, Any]] = DATA["buckets"]
-# fnv-hash-fast is a dependency: in CI the accelerated path must load, never be skipped.
-IN_CI = os.environ.get("CI") == "true"
-HAS_ACCELERATOR = evaluation_module._fast_fnv1a32 is not None
 
 
-@pytest.fixture(
-    params=[
-        "pure",
-        pytest.param(
-            "accelerated",
-            marks=pytest.mark.skipif(
-                not HAS_ACCELERATOR and not IN_CI, reason="fnv-hash-fast not loaded"
-            ),
-        ),
-    ]
-)
-def hash_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "pure":
-        monkeypatch.setattr(evaluation_module, "_fast_fnv1a32", None)
-    return str(request.param)
 
 
 def config_groups() -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:

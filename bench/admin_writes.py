@@ -157,9 +157,12 @@ def run_scenario(daemon: Flagd, scenario: str, refs: list[str], duration: float)
         pg_cpu_s=pg_cpu,
         other_cpu_s=max(0.0, busy - flagd_cpu - client_cpu - (pg_cpu or 0.0)),
     )
-    print(f"  {scenario}: {result.per_second:.0f} writes/s, p50 "
-          f"{percentile(latencies, 50):.2f} ms, p99 {percentile(latencies, 99):.2f} ms, "
-          f"{failed} failed, other CPU {result.other_cpu_s:.1f} s", file=sys.stderr)
+    print(
+        f"  {scenario}: {result.per_second:.0f} writes/s, p50 "
+        f"{percentile(latencies, 50):.2f} ms, p99 {percentile(latencies, 99):.2f} ms, "
+        f"{failed} failed, other CPU {result.other_cpu_s:.1f} s",
+        file=sys.stderr,
+    )
     return result
 
 
@@ -184,9 +187,11 @@ def measure_once(
     after, revision_after = snapshot(daemon, set(refs))
     bumped = sum(after[ref] - versions[ref] for ref in versions)
     if bumped != result.ok or revision_after - revision != result.ok:
-        print(f"  WARNING {scenario}: {result.ok} toggles answered 200, but versions "
-              f"advanced by {bumped} and the revision by {revision_after - revision}",
-              file=sys.stderr)
+        print(
+            f"  WARNING {scenario}: {result.ok} toggles answered 200, but versions "
+            f"advanced by {bumped} and the revision by {revision_after - revision}",
+            file=sys.stderr,
+        )
     return result
 
 
@@ -212,9 +217,13 @@ def bench_store(store: str, args: argparse.Namespace) -> list[tuple[str, WriteRe
                     best = result
                 if result.other_cpu_s < QUIET_OTHER_CPU * result.seconds:
                     break
-                print(f"  {scenario}: disturbed ({result.other_cpu_s:.1f} s other CPU)"
-                      + ("; retrying" if attempt_no < args.tries else "; keeping the least "
-                         "disturbed"), file=sys.stderr)
+                print(
+                    f"  {scenario}: disturbed ({result.other_cpu_s:.1f} s other CPU)"
+                    + (
+                        "; retrying" if attempt_no < args.tries else "; keeping the least disturbed"
+                    ),
+                    file=sys.stderr,
+                )
             assert best is not None
             results.append((store, best))
         for line in log_errors(daemon):
@@ -226,12 +235,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", default="postgres,sqlite")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
-    parser.add_argument("--warmup", type=float, default=1.0,
-                        help="seconds of unmeasured writes before each scenario")
-    parser.add_argument("--tries", type=int, default=3,
-                        help="runs per scenario when other processes disturb one")
-    parser.add_argument("--access-log", action="store_true",
-                        help="keep flagd's access log on (default off)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=1.0,
+        help="seconds of unmeasured writes before each scenario",
+    )
+    parser.add_argument(
+        "--tries", type=int, default=3, help="runs per scenario when other processes disturb one"
+    )
+    parser.add_argument(
+        "--access-log", action="store_true", help="keep flagd's access log on (default off)"
+    )
     args = parser.parse_args(argv)
 
     results: list[tuple[str, WriteResult]] = []
@@ -244,23 +259,49 @@ def main(argv: list[str] | None = None) -> int:
         if r.writers == 8 and store == "postgres":
             target = f"500/s: {'met' if r.per_second >= TARGET_8 else 'MISSED'}"
         pg = "" if store != "postgres" or r.pg_cpu_s is None else f"{r.pg_cpu_s:.1f} s"
-        rows.append([
-            store, r.scenario, f"{r.per_second:,.0f}", f"{percentile(r.latencies_ms, 50):.2f}",
-            f"{percentile(r.latencies_ms, 99):.2f}", f"{r.ok:,}", str(r.failed),
-            f"{r.flagd_cpu_s:.1f} s", pg or "-", f"{r.client_cpu_s:.1f} s",
-            f"{r.other_cpu_s:.1f} s", target or "-",
-        ])
+        rows.append(
+            [
+                store,
+                r.scenario,
+                f"{r.per_second:,.0f}",
+                f"{percentile(r.latencies_ms, 50):.2f}",
+                f"{percentile(r.latencies_ms, 99):.2f}",
+                f"{r.ok:,}",
+                str(r.failed),
+                f"{r.flagd_cpu_s:.1f} s",
+                pg or "-",
+                f"{r.client_cpu_s:.1f} s",
+                f"{r.other_cpu_s:.1f} s",
+                target or "-",
+            ]
+        )
     print()
-    print(f"closed-loop toggles, {args.duration:g} s per scenario, access log "
-          f"{'on' if args.access_log else 'off'}")
+    print(
+        f"closed-loop toggles, {args.duration:g} s per scenario, access log "
+        f"{'on' if args.access_log else 'off'}"
+    )
     print()
     print(machine_notes_markdown())
     print()
-    print(markdown_table(
-        ["store", "scenario", "writes/s", "p50 ms", "p99 ms", "writes", "failed",
-         "flagd CPU", "postgres CPU", "client CPU", "other CPU", "target"],
-        rows,
-    ))
+    print(
+        markdown_table(
+            [
+                "store",
+                "scenario",
+                "writes/s",
+                "p50 ms",
+                "p99 ms",
+                "writes",
+                "failed",
+                "flagd CPU",
+                "postgres CPU",
+                "client CPU",
+                "other CPU",
+                "target",
+            ],
+            rows,
+        )
+    )
     return 0
 
 

@@ -90,7 +90,11 @@ def parse_wrk(output: str) -> dict[str, object]:
 
 
 def run_wrk(
-    url: str, headers: dict[str, str], duration: int, connections: int, threads: int,
+    url: str,
+    headers: dict[str, str],
+    duration: int,
+    connections: int,
+    threads: int,
     flagd_pid: int,
 ) -> WrkResult:
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
@@ -155,38 +159,50 @@ def measure(
                 result = attempt
             if attempt.other_cpu_s < QUIET_OTHER_CPU * attempt.wall_s:
                 break
-            print(f"  {label} {path}: disturbed ({attempt.other_cpu_s:.1f} s other CPU, "
-                  f"{attempt.requests_per_s:.0f} req/s)"
-                  + ("; retrying" if attempt_no < args.tries else "; keeping the least disturbed"),
-                  file=sys.stderr)
+            print(
+                f"  {label} {path}: disturbed ({attempt.other_cpu_s:.1f} s other CPU, "
+                f"{attempt.requests_per_s:.0f} req/s)"
+                + ("; retrying" if attempt_no < args.tries else "; keeping the least disturbed"),
+                file=sys.stderr,
+            )
         assert result is not None
-        print(f"  {label} {path}: {result.requests_per_s:.0f} req/s, p50 {result.p50_ms:.2f} ms,"
-              f" p99 {result.p99_ms:.2f} ms, wrk CPU {result.wrk_cpu_s:.1f} s,"
-              f" flagd CPU {result.flagd_cpu_s:.1f} s, other CPU {result.other_cpu_s:.1f} s",
-              file=sys.stderr)
+        print(
+            f"  {label} {path}: {result.requests_per_s:.0f} req/s, p50 {result.p50_ms:.2f} ms,"
+            f" p99 {result.p99_ms:.2f} ms, wrk CPU {result.wrk_cpu_s:.1f} s,"
+            f" flagd CPU {result.flagd_cpu_s:.1f} s, other CPU {result.other_cpu_s:.1f} s",
+            file=sys.stderr,
+        )
         if result.non_2xx_3xx or result.errors != "none":
-            print(f"  WARNING: non-2xx/3xx {result.non_2xx_3xx}, socket errors {result.errors}",
-                  file=sys.stderr)
+            print(
+                f"  WARNING: non-2xx/3xx {result.non_2xx_3xx}, socket errors {result.errors}",
+                file=sys.stderr,
+            )
         results.append((label, path, result))
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stores", default="sqlite,postgres",
-                        help="comma-separated: sqlite, postgres (default both)")
+    parser.add_argument(
+        "--stores",
+        default="sqlite,postgres",
+        help="comma-separated: sqlite, postgres (default both)",
+    )
     parser.add_argument("--flags", type=int, default=1000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--tries", type=int, default=3,
-                        help="runs per case when other processes disturb one")
+    parser.add_argument(
+        "--tries", type=int, default=3, help="runs per case when other processes disturb one"
+    )
     args = parser.parse_args(argv)
 
     if shutil.which("wrk") is None:
-        print("wrk is not installed: `apt-get install -y wrk` (Debian's package), then rerun.",
-              file=sys.stderr)
+        print(
+            "wrk is not installed: `apt-get install -y wrk` (Debian's package), then rerun.",
+            file=sys.stderr,
+        )
         return 2
 
     configs: list[tuple[str, bool]] = []
@@ -206,27 +222,49 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for label, path, r in results:
         target = TARGET_304 if path == "304" else TARGET_200
-        rows.append([
-            label, path, f"{r.requests_per_s:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}",
-            r.transfer_per_s, f"{r.requests:,}",
-            f"{r.wrk_cpu_s:.1f} s ({100 * r.wrk_cpu_s / r.wall_s:.0f}%)",
-            f"{r.flagd_cpu_s:.1f} s ({100 * r.flagd_cpu_s / r.wall_s:.0f}%)",
-            f"{1e6 * r.flagd_cpu_s / r.requests:.0f}",
-            f"{r.other_cpu_s:.1f} s",
-            f"{target:,.0f}: {'met' if r.requests_per_s >= target else 'MISSED'}",
-        ])
+        rows.append(
+            [
+                label,
+                path,
+                f"{r.requests_per_s:,.0f}",
+                f"{r.p50_ms:.2f}",
+                f"{r.p99_ms:.2f}",
+                r.transfer_per_s,
+                f"{r.requests:,}",
+                f"{r.wrk_cpu_s:.1f} s ({100 * r.wrk_cpu_s / r.wall_s:.0f}%)",
+                f"{r.flagd_cpu_s:.1f} s ({100 * r.flagd_cpu_s / r.wall_s:.0f}%)",
+                f"{1e6 * r.flagd_cpu_s / r.requests:.0f}",
+                f"{r.other_cpu_s:.1f} s",
+                f"{target:,.0f}: {'met' if r.requests_per_s >= target else 'MISSED'}",
+            ]
+        )
     print()
-    print(f"`wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency`, "
-          f"{args.flags} flags, one flagd process")
+    print(
+        f"`wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency`, "
+        f"{args.flags} flags, one flagd process"
+    )
     print()
     print(machine_notes_markdown())
     print()
-    print(markdown_table(
-        ["store, access log", "path", "req/s", "p50 ms", "p99 ms", "transfer/s", "requests",
-         "wrk CPU (of wall)", "flagd CPU (of wall)", "flagd CPU µs/req", "other CPU",
-         "target req/s"],
-        rows,
-    ))
+    print(
+        markdown_table(
+            [
+                "store, access log",
+                "path",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "transfer/s",
+                "requests",
+                "wrk CPU (of wall)",
+                "flagd CPU (of wall)",
+                "flagd CPU µs/req",
+                "other CPU",
+                "target req/s",
+            ],
+            rows,
+        )
+    )
     return 0
 
 

@@ -104,9 +104,29 @@ def log_errors(daemon: Flagd, limit: int = 5) -> list[str]:
 # --- seeding ----------------------------------------------------------------------------
 
 _WORDS = (
-    "enable", "new", "checkout", "flow", "for", "beta", "users", "in", "eu", "region",
-    "with", "dark", "mode", "banner", "search", "ranking", "experiment", "pricing", "page",
-    "redesign", "mobile", "onboarding", "tour",
+    "enable",
+    "new",
+    "checkout",
+    "flow",
+    "for",
+    "beta",
+    "users",
+    "in",
+    "eu",
+    "region",
+    "with",
+    "dark",
+    "mode",
+    "banner",
+    "search",
+    "ranking",
+    "experiment",
+    "pricing",
+    "page",
+    "redesign",
+    "mobile",
+    "onboarding",
+    "tour",
 )
 
 
@@ -187,7 +207,9 @@ def system_busy_seconds() -> float:
 
 
 def wait_for_quiet(
-    max_wait: float = 180.0, window: float = 2.0, busy_below: float = 0.15,
+    max_wait: float = 180.0,
+    window: float = 2.0,
+    busy_below: float = 0.15,
     exclude: Sequence[int] = (),
 ) -> float:
     """Wait until the machine is nearly idle (other engineers' test runs share it).
@@ -207,8 +229,7 @@ def wait_for_quiet(
         if busy < busy_below or time.monotonic() > deadline:
             return busy
         if not announced:
-            print(f"  waiting for a quiet machine (other load {busy:.2f} cores)",
-                  file=sys.stderr)
+            print(f"  waiting for a quiet machine (other load {busy:.2f} cores)", file=sys.stderr)
             announced = True
 
 
@@ -264,9 +285,9 @@ def _version(package: str) -> str:
 
 def _source() -> str:
     """The commit the benchmark ran, and the files that differed from it."""
+
     def git(*args: str) -> str:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                             check=False)
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
         return out.stdout.rstrip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
@@ -284,9 +305,7 @@ def machine_notes() -> dict[str, str]:
         "aiohttp": _version("aiohttp"),
         "asyncpg": _version("asyncpg"),
         "wrk": _wrk_version(),
-        "load average (1/5/15 min) at start": " ".join(
-            f"{value:.2f}" for value in os.getloadavg()
-        ),
+        "load average (1/5/15 min) at start": " ".join(f"{value:.2f}" for value in os.getloadavg()),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     }
 

@@ -87,12 +87,16 @@ def main(argv: list[str] | None = None) -> int:
 
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if shutil.which("wrk") is None or not Path(py_spy).exists():
-        print("needs wrk (apt-get install -y wrk) and py-spy (.venv/bin/pip install py-spy)",
-              file=sys.stderr)
+        print(
+            "needs wrk (apt-get install -y wrk) and py-spy (.venv/bin/pip install py-spy)",
+            file=sys.stderr,
+        )
         return 2
 
-    with run_flagd("sqlite", access_log=args.access_log == "on") as daemon, \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        run_flagd("sqlite", access_log=args.access_log == "on") as daemon,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         seed_flags(daemon, args.flags)
         url = daemon.url + "/api/client/flags"
         headers = ["-H", f"X-SDK-Key: {daemon.sdk_key}"]
@@ -104,18 +108,34 @@ def main(argv: list[str] | None = None) -> int:
         raw = args.raw or Path(tmp) / "stacks.txt"
         wrk = subprocess.Popen(
             ["wrk", "-t2", "-c50", f"-d{args.seconds + 2}s", *headers, url],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         time.sleep(1)
         subprocess.run(
-            [py_spy, "record", "-p", str(pid), "-d", str(args.seconds), "-r", "200",
-             "-f", "raw", "-o", str(raw)],
-            check=True, capture_output=True,
+            [
+                py_spy,
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(args.seconds),
+                "-r",
+                "200",
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+            ],
+            check=True,
+            capture_output=True,
         )
         output, _ = wrk.communicate()
         rps = next((line for line in output.splitlines() if "Requests/sec" in line), "?")
-        print(f"path {args.path}, access log {args.access_log}, {args.flags} flags; "
-              f"wrk under py-spy: {rps.strip()}")
+        print(
+            f"path {args.path}, access log {args.access_log}, {args.flags} flags; "
+            f"wrk under py-spy: {rps.strip()}"
+        )
         print()
         print(summarise(raw, args.top))
     return 0

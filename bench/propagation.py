@@ -105,9 +105,7 @@ class Phase:
         return self.machine_busy_s - self.generator_cpu_s - self.flagd_cpu_s
 
     def __sub__(self, earlier: Phase) -> Phase:
-        return Phase(
-            *(getattr(self, f.name) - getattr(earlier, f.name) for f in fields(Phase))
-        )
+        return Phase(*(getattr(self, f.name) - getattr(earlier, f.name) for f in fields(Phase)))
 
     def cores(self, cpu_s: float) -> float:
         return cpu_s / self.wall_s if self.wall_s > 0 else 0.0
@@ -310,7 +308,9 @@ def send_toggles(
 
 
 def tally(
-    subscribers: Sequence[Subscriber], revisions: Sequence[int], sent: Sequence[float],
+    subscribers: Sequence[Subscriber],
+    revisions: Sequence[int],
+    sent: Sequence[float],
     deadline: float,
 ) -> tuple[dict[str, Latencies], Latencies]:
     by_tag: dict[str, Latencies] = {}
@@ -352,7 +352,9 @@ def spread(
 
 
 def heartbeat_overlaps(
-    subscribers: Sequence[Subscriber], sent: Sequence[float], first_ms: Sequence[float],
+    subscribers: Sequence[Subscriber],
+    sent: Sequence[float],
+    first_ms: Sequence[float],
     last_ms: Sequence[float],
 ) -> tuple[set[int], list[str]]:
     """Toggles whose window overlapped a heartbeat fan-out (one more write per subscriber,
@@ -380,9 +382,19 @@ def start_profile(process: int, out: Path, duration: float) -> subprocess.Popen[
     py_spy = Path(sys.executable).parent / "py-spy"
     return subprocess.Popen(
         [
-            str(py_spy), "record", "--pid", str(process), "--nonblocking",
-            "--rate", "250", "--format", "raw", "--duration", str(int(duration) + 1),
-            "--output", str(out),
+            str(py_spy),
+            "record",
+            "--pid",
+            str(process),
+            "--nonblocking",
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--duration",
+            str(int(duration) + 1),
+            "--output",
+            str(out),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -399,9 +411,10 @@ def run_case(case: Case, options: argparse.Namespace) -> CaseResult:
     extra_env = {}
     if options.heartbeat is not None:
         extra_env["FLAGD_HEARTBEAT_INTERVAL"] = str(options.heartbeat)
-    with tempfile.TemporaryDirectory(prefix="flagd-prop-") as work, daemons(
-        case.instances, store, Path(work), extra_env
-    ) as instances:
+    with (
+        tempfile.TemporaryDirectory(prefix="flagd-prop-") as work,
+        daemons(case.instances, store, Path(work), extra_env) as instances,
+    ):
         primary = instances[0]
         flags = seed_flags(primary, options.flags)
         key = flags[0]["key"]
@@ -492,8 +505,9 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
         if len(r.by_tag) > 1:
             for tag, latencies in sorted(r.by_tag.items()):
                 where = "A (written to)" if tag == "A" else f"{tag} (via Redis)"
-                rows.append(latencies.row(f"  of which on {where}", r.subscribers_by_tag[tag],
-                                          toggles))
+                rows.append(
+                    latencies.row(f"  of which on {where}", r.subscribers_by_tag[tag], toggles)
+                )
     latency = markdown_table(
         ["case", "subscribers", "deliveries", "p50 ms", "p99 ms", "max ms", "missed"], rows
     )
@@ -513,8 +527,13 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
         ],
     )
     memory = markdown_table(
-        ["case", "RSS before (MiB)", "RSS idle subscribers (MiB)", "after toggles (MiB)",
-         "KiB per subscriber"],
+        [
+            "case",
+            "RSS before (MiB)",
+            "RSS idle subscribers (MiB)",
+            "after toggles (MiB)",
+            "KiB per subscriber",
+        ],
         [
             [
                 r.case.title + (" (instance A)" if r.case.instances > 1 else ""),
@@ -531,45 +550,76 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
         for label, phase in (("connect", r.connect_phase), ("toggles", r.measure_phase)):
             if phase is None:
                 continue
-            cpu_rows.append([
-                r.case.title, label, f"{phase.wall_s:.1f}",
-                f"{phase.generator_cpu_s:.1f} ({phase.cores(phase.generator_cpu_s):.2f} cores)",
-                f"{phase.flagd_cpu_s:.2f} ({phase.cores(phase.flagd_cpu_s):.2f} cores)",
-                f"{phase.flagd_sys_s:.2f}",
-                f"{phase.flagd_cpu_s * 1000 / max(1, r.toggles):.0f}" if label == "toggles" else "",
-                f"{phase.flagd_wait_s:.2f}",
-                f"{phase.others_cpu_s:.1f} ({phase.cores(phase.others_cpu_s):.2f} cores)",
-            ])
+            cpu_rows.append(
+                [
+                    r.case.title,
+                    label,
+                    f"{phase.wall_s:.1f}",
+                    f"{phase.generator_cpu_s:.1f} ({phase.cores(phase.generator_cpu_s):.2f} cores)",
+                    f"{phase.flagd_cpu_s:.2f} ({phase.cores(phase.flagd_cpu_s):.2f} cores)",
+                    f"{phase.flagd_sys_s:.2f}",
+                    f"{phase.flagd_cpu_s * 1000 / max(1, r.toggles):.0f}"
+                    if label == "toggles"
+                    else "",
+                    f"{phase.flagd_wait_s:.2f}",
+                    f"{phase.others_cpu_s:.1f} ({phase.cores(phase.others_cpu_s):.2f} cores)",
+                ]
+            )
     cpu = markdown_table(
-        ["case", "phase", "wall s", f"generator CPU s ({options.processes} procs)",
-         "flagd CPU s (all instances)", "of which kernel s",
-         "flagd CPU ms per toggle", "flagd runnable, waiting s",
-         "rest of the machine CPU s"],
+        [
+            "case",
+            "phase",
+            "wall s",
+            f"generator CPU s ({options.processes} procs)",
+            "flagd CPU s (all instances)",
+            "of which kernel s",
+            "flagd CPU ms per toggle",
+            "flagd runnable, waiting s",
+            "rest of the machine CPU s",
+        ],
         cpu_rows,
     )
     split_rows: list[list[object]] = []
     for r in results:
-        split_rows.append([
-            r.case.title,
-            _median_max(r.write_ms),
-            _median_max(r.first_ms),
-            _median_max(r.last_ms),
-            _median_max([b - a for a, b in zip(r.first_ms, r.last_ms, strict=True)]),
-        ])
+        split_rows.append(
+            [
+                r.case.title,
+                _median_max(r.write_ms),
+                _median_max(r.first_ms),
+                _median_max(r.last_ms),
+                _median_max([b - a for a, b in zip(r.first_ms, r.last_ms, strict=True)]),
+            ]
+        )
         for tag, (first, last) in sorted(r.tag_spread.items()):
-            split_rows.append([
-                f"  of which on {tag}", "", _median_max(first), _median_max(last),
-                _median_max([b - a for a, b in zip(first, last, strict=True)]),
-            ])
+            split_rows.append(
+                [
+                    f"  of which on {tag}",
+                    "",
+                    _median_max(first),
+                    _median_max(last),
+                    _median_max([b - a for a, b in zip(first, last, strict=True)]),
+                ]
+            )
     split = markdown_table(
-        ["case", "toggle response ms", "first subscriber ms", "last subscriber ms",
-         "last - first ms"],
+        [
+            "case",
+            "toggle response ms",
+            "first subscriber ms",
+            "last subscriber ms",
+            "last - first ms",
+        ],
         split_rows,
     )
     runs = markdown_table(
-        ["case", "connect s", "ready / failed / closed", "open per flagd /metrics",
-         "cores busy before",
-         "load avg start", "load avg end"],
+        [
+            "case",
+            "connect s",
+            "ready / failed / closed",
+            "open per flagd /metrics",
+            "cores busy before",
+            "load avg start",
+            "load avg end",
+        ],
         [
             [
                 r.case.title,
@@ -592,8 +642,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
         f"{'flagd default (15 s)' if options.heartbeat is None else f'{options.heartbeat} s'}.",
         "Propagation (send of the admin toggle → event parsed by the subscriber):\n\n" + latency,
         "Per toggle, median / max over the toggles (the first subscriber's time is the write,"
-        " commit and apply; last - first is the fan-out plus the generator's reading):\n\n"
-        + split,
+        " commit and apply; last - first is the fan-out plus the generator's reading):\n\n" + split,
         "Targets:\n\n" + targets,
         "Memory (flagd VmRSS):\n\n" + memory,
         "CPU (utime + stime from /proc; the machine has 2 cores):\n\n" + cpu,
@@ -611,20 +660,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between toggles")
     parser.add_argument("--deadline", type=float, default=5.0, help="seconds until a miss")
     parser.add_argument("--flags", type=int, default=20, help="flags seeded (snapshot size)")
-    parser.add_argument("--store", choices=["postgres", "sqlite"], default="postgres",
-                        help="store of the single-instance cases")
+    parser.add_argument(
+        "--store",
+        choices=["postgres", "sqlite"],
+        default="postgres",
+        help="store of the single-instance cases",
+    )
     parser.add_argument("--processes", type=int, default=4, help="generator processes")
-    parser.add_argument("--heartbeat", type=float,
-                        help="FLAGD_HEARTBEAT_INTERVAL for flagd (default: flagd's, 15 s)")
-    parser.add_argument("--generator-nice", type=int, default=0,
-                        help="nice value of the generator processes (0: same as flagd)")
-    parser.add_argument("--in-flight", type=int, default=128,
-                        help="connections awaiting their snapshot, over all processes")
-    parser.add_argument("--settle", type=float, default=3.0,
-                        help="seconds idle after the last snapshot before measuring")
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        help="FLAGD_HEARTBEAT_INTERVAL for flagd (default: flagd's, 15 s)",
+    )
+    parser.add_argument(
+        "--generator-nice",
+        type=int,
+        default=0,
+        help="nice value of the generator processes (0: same as flagd)",
+    )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=128,
+        help="connections awaiting their snapshot, over all processes",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="seconds idle after the last snapshot before measuring",
+    )
     parser.add_argument("--connect-timeout", type=float, default=300.0)
-    parser.add_argument("--max-busy", type=float, default=0.3,
-                        help="wait (bounded) until other work uses at most this many cores")
+    parser.add_argument(
+        "--max-busy",
+        type=float,
+        default=0.3,
+        help="wait (bounded) until other work uses at most this many cores",
+    )
     parser.add_argument("--quiet-timeout", type=float, default=90.0)
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of flagd A here")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
@@ -637,8 +709,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"== {name}", file=sys.stderr, flush=True)
         result = run_case(CASES[name], options)
         results.append(result)
-        print(report([result], options, machine).split("Propagation", 1)[1], file=sys.stderr,
-              flush=True)
+        print(
+            report([result], options, machine).split("Propagation", 1)[1],
+            file=sys.stderr,
+            flush=True,
+        )
     text = report(results, options, machine)
     print(text)
     if options.markdown:

@@ -87,12 +87,23 @@ def many_flags(count: int = 1000) -> list[FlagSpec]:
 
 
 def flagd_snapshot(flags: list[FlagSpec]) -> dict[str, Any]:
-    return {"revision": 1, "flags": [
-        {"id": str(uuid.UUID(int=index)), "key": key, "description": "", "enabled": enabled,
-         "rollout_percentage": rollout, "targeted_users": targets, "version": 1,
-         "created_at": "2024-01-01T00:00:00.000Z", "updated_at": "2024-01-01T00:00:00.000Z"}
-        for index, (key, enabled, rollout, targets) in enumerate(flags)
-    ]}
+    return {
+        "revision": 1,
+        "flags": [
+            {
+                "id": str(uuid.UUID(int=index)),
+                "key": key,
+                "description": "",
+                "enabled": enabled,
+                "rollout_percentage": rollout,
+                "targeted_users": targets,
+                "version": 1,
+                "created_at": "2024-01-01T00:00:00.000Z",
+                "updated_at": "2024-01-01T00:00:00.000Z",
+            }
+            for index, (key, enabled, rollout, targets) in enumerate(flags)
+        ],
+    }
 
 
 # --- ours and the references -------------------------------------------------------------
@@ -101,8 +112,9 @@ def flagd_snapshot(flags: list[FlagSpec]) -> dict[str, Any]:
 def ours(flags: list[FlagSpec], key: str) -> Contender:
     from flagd.sdk import FlagClient
 
-    client = FlagClient("http://127.0.0.1:9", "bench", start=False, cache_path=None,
-                        bootstrap=flagd_snapshot(flags))
+    client = FlagClient(
+        "http://127.0.0.1:9", "bench", start=False, cache_path=None, bootstrap=flagd_snapshot(flags)
+    )
 
     def one(users: Sequence[str]) -> int:
         is_enabled = client.is_enabled
@@ -118,9 +130,15 @@ def ours(flags: list[FlagSpec], key: str) -> Contender:
             get_all(user)
         return 0
 
-    return Contender("flagd SDK FlagClient", "flagd", "bootstrapped from a snapshot dict "
-                     "(start=False: no thread, no network); `is_enabled(key, user)`",
-                     one, all_flags=all_flags, close=client.close)
+    return Contender(
+        "flagd SDK FlagClient",
+        "flagd",
+        "bootstrapped from a snapshot dict "
+        "(start=False: no thread, no network); `is_enabled(key, user)`",
+        one,
+        all_flags=all_flags,
+        close=client.close,
+    )
 
 
 def reference(flags: list[FlagSpec], key: str, fast: bool) -> Contender:
@@ -129,6 +147,7 @@ def reference(flags: list[FlagSpec], key: str, fast: bool) -> Contender:
     if fast:
         from fnv_hash_fast import fnv1a_32
     else:
+
         def fnv1a_32(data: bytes) -> int:
             state = 0x811C9DC5
             for byte in data:
@@ -163,9 +182,13 @@ def reference(flags: list[FlagSpec], key: str, fast: bool) -> Contender:
         return 0
 
     name = "reference, fnv-hash-fast" if fast else "reference, pure Python"
-    return Contender(name, "fnv-hash-fast" if fast else "",
-                     "dict lookup + frozenset membership + FNV-1a of `f\"{key}:{user}\"`",
-                     one, all_flags=all_flags)
+    return Contender(
+        name,
+        "fnv-hash-fast" if fast else "",
+        'dict lookup + frozenset membership + FNV-1a of `f"{key}:{user}"`',
+        one,
+        all_flags=all_flags,
+    )
 
 
 # --- peers -------------------------------------------------------------------------------
@@ -187,15 +210,24 @@ def launchdarkly(flags: list[FlagSpec], key: str) -> Contender:
 
         def with_rollout(version: int, built: Any = built, rollout: int = rollout) -> Any:
             flag = built(version)
-            flag["fallthrough"] = {"rollout": {"bucketBy": "key", "variations": [
-                {"variation": 0, "weight": rollout * 1000},
-                {"variation": 1, "weight": (100 - rollout) * 1000}]}}
+            flag["fallthrough"] = {
+                "rollout": {
+                    "bucketBy": "key",
+                    "variations": [
+                        {"variation": 0, "weight": rollout * 1000},
+                        {"variation": 1, "weight": (100 - rollout) * 1000},
+                    ],
+                }
+            }
             return flag
 
         builder._build = with_rollout  # type: ignore[method-assign]
         data.update(builder)
-    client = LDClient(Config("bench-sdk-key", update_processor_class=data, send_events=False,
-                             diagnostic_opt_out=True))
+    client = LDClient(
+        Config(
+            "bench-sdk-key", update_processor_class=data, send_events=False, diagnostic_opt_out=True
+        )
+    )
 
     def one(contexts: Sequence[Any]) -> int:
         variation = client.variation
@@ -215,10 +247,16 @@ def launchdarkly(flags: list[FlagSpec], key: str) -> Contender:
         return [Context.create(user) for user in users]
 
     return Contender(
-        "LaunchDarkly server SDK", "launchdarkly-server-sdk",
+        "LaunchDarkly server SDK",
+        "launchdarkly-server-sdk",
         "TestData data source, events off; boolean flag with user targets + fallthrough "
         "percentage rollout; `variation(key, Context, False)`; all flags: `all_flags_state`",
-        one, contexts, all_flags, contexts, client.close)
+        one,
+        contexts,
+        all_flags,
+        contexts,
+        client.close,
+    )
 
 
 def unleash(flags: list[FlagSpec], key: str) -> Contender:
@@ -227,15 +265,30 @@ def unleash(flags: list[FlagSpec], key: str) -> Contender:
 
     features = []
     for flag_key, enabled, rollout, targets in flags:
-        features.append({"name": flag_key, "enabled": enabled, "type": "release", "strategies": [
-            {"name": "userWithId", "parameters": {"userIds": ",".join(targets)}},
-            {"name": "gradualRolloutUserId",
-             "parameters": {"percentage": str(rollout), "groupId": flag_key}}]})
+        features.append(
+            {
+                "name": flag_key,
+                "enabled": enabled,
+                "type": "release",
+                "strategies": [
+                    {"name": "userWithId", "parameters": {"userIds": ",".join(targets)}},
+                    {
+                        "name": "gradualRolloutUserId",
+                        "parameters": {"percentage": str(rollout), "groupId": flag_key},
+                    },
+                ],
+            }
+        )
     cache = FileCache("flagd-bench", directory=tempfile.mkdtemp(prefix="unleash-bench-"))
     cache.bootstrap_from_dict({"version": 1, "features": features})
-    client = UnleashClient(url="http://127.0.0.1:9", app_name="flagd-bench",
-                           disable_metrics=True, disable_registration=True, cache=cache,
-                           refresh_interval=3600)
+    client = UnleashClient(
+        url="http://127.0.0.1:9",
+        app_name="flagd-bench",
+        disable_metrics=True,
+        disable_registration=True,
+        cache=cache,
+        refresh_interval=3600,
+    )
     client.initialize_client(fetch_toggles=False)
 
     def one(contexts: Sequence[Any]) -> int:
@@ -247,11 +300,15 @@ def unleash(flags: list[FlagSpec], key: str) -> Contender:
         return on
 
     return Contender(
-        "UnleashClient", "UnleashClient",
+        "UnleashClient",
+        "UnleashClient",
         "bootstrapped FileCache, `initialize_client(fetch_toggles=False)`, metrics and "
         "registration off; strategies userWithId + gradualRolloutUserId; "
-        "`is_enabled(key, {\"userId\": u})`; no all-flags evaluation call",
-        one, lambda users: [{"userId": user} for user in users], close=client.destroy)
+        '`is_enabled(key, {"userId": u})`; no all-flags evaluation call',
+        one,
+        lambda users: [{"userId": user} for user in users],
+        close=client.destroy,
+    )
 
 
 def flagsmith(flags: list[FlagSpec], key: str) -> Contender:
@@ -261,37 +318,84 @@ def flagsmith(flags: list[FlagSpec], key: str) -> Contender:
     states, segments, overrides = [], [], []
     for index, (flag_key, enabled, rollout, targets) in enumerate(flags, 1):
         feature = {"id": index, "name": flag_key, "type": "STANDARD"}
-        states.append({"django_id": index, "feature": feature, "enabled": False,
-                       "feature_state_value": None, "featurestate_uuid": str(uuid.uuid4()),
-                       "multivariate_feature_state_values": []})
+        states.append(
+            {
+                "django_id": index,
+                "feature": feature,
+                "enabled": False,
+                "feature_state_value": None,
+                "featurestate_uuid": str(uuid.uuid4()),
+                "multivariate_feature_state_values": [],
+            }
+        )
         if not enabled:
             continue
         split = {"operator": "PERCENTAGE_SPLIT", "property_": None, "value": str(rollout)}
-        segments.append({"id": index, "name": f"rollout-{flag_key}", "rules": [
-            {"type": "ALL", "conditions": [], "rules": [
-                {"type": "ANY", "rules": [], "conditions": [split]}]}],
-            "feature_states": [{"django_id": 100_000 + index, "feature": feature,
-                                "enabled": True, "feature_state_value": None,
-                                "featurestate_uuid": str(uuid.uuid4()),
-                                "feature_segment": {"priority": 1},
-                                "multivariate_feature_state_values": []}]})
+        segments.append(
+            {
+                "id": index,
+                "name": f"rollout-{flag_key}",
+                "rules": [
+                    {
+                        "type": "ALL",
+                        "conditions": [],
+                        "rules": [{"type": "ANY", "rules": [], "conditions": [split]}],
+                    }
+                ],
+                "feature_states": [
+                    {
+                        "django_id": 100_000 + index,
+                        "feature": feature,
+                        "enabled": True,
+                        "feature_state_value": None,
+                        "featurestate_uuid": str(uuid.uuid4()),
+                        "feature_segment": {"priority": 1},
+                        "multivariate_feature_state_values": [],
+                    }
+                ],
+            }
+        )
         for user in targets:
-            overrides.append({"identifier": user, "identity_uuid": str(uuid.uuid4()),
-                              "environment_api_key": "ser.bench", "identity_features": [
-                                  {"feature": feature, "enabled": True,
-                                   "feature_state_value": None, "django_id": None,
-                                   "featurestate_uuid": str(uuid.uuid4()),
-                                   "multivariate_feature_state_values": []}]})
-    document = {"api_key": "ser.bench", "name": "bench", "id": 1, "feature_states": states,
-                "project": {"id": 1, "name": "bench", "segments": segments,
-                            "organisation": {"id": 1, "name": "bench"},
-                            "hide_disabled_flags": False},
-                "identity_overrides": overrides, "updated_at": "2024-01-01T00:00:00+00:00"}
+            overrides.append(
+                {
+                    "identifier": user,
+                    "identity_uuid": str(uuid.uuid4()),
+                    "environment_api_key": "ser.bench",
+                    "identity_features": [
+                        {
+                            "feature": feature,
+                            "enabled": True,
+                            "feature_state_value": None,
+                            "django_id": None,
+                            "featurestate_uuid": str(uuid.uuid4()),
+                            "multivariate_feature_state_values": [],
+                        }
+                    ],
+                }
+            )
+    document = {
+        "api_key": "ser.bench",
+        "name": "bench",
+        "id": 1,
+        "feature_states": states,
+        "project": {
+            "id": 1,
+            "name": "bench",
+            "segments": segments,
+            "organisation": {"id": 1, "name": "bench"},
+            "hide_disabled_flags": False,
+        },
+        "identity_overrides": overrides,
+        "updated_at": "2024-01-01T00:00:00+00:00",
+    }
     path = Path(tempfile.mkdtemp(prefix="flagsmith-bench-")) / "environment.json"
     path.write_text(json.dumps(document))
-    client = Flagsmith(environment_key="ser.bench", offline_mode=True,
-                       offline_handler=LocalFileHandler(str(path)),
-                       enable_local_evaluation=True)
+    client = Flagsmith(
+        environment_key="ser.bench",
+        offline_mode=True,
+        offline_handler=LocalFileHandler(str(path)),
+        enable_local_evaluation=True,
+    )
 
     def one(users: Sequence[str]) -> int:
         identity_flags = client.get_identity_flags
@@ -308,12 +412,15 @@ def flagsmith(flags: list[FlagSpec], key: str) -> Contender:
         return 0
 
     return Contender(
-        "Flagsmith (local evaluation)", "flagsmith",
+        "Flagsmith (local evaluation)",
+        "flagsmith",
         "offline_mode with LocalFileHandler (an environment document): a segment with a "
         "PERCENTAGE_SPLIT condition overriding the feature on, identity overrides for the "
         "targets; `get_identity_flags(u).is_feature_enabled(key)`; all flags: "
         "`get_identity_flags(u).all_flags()`",
-        one, all_flags=all_flags)
+        one,
+        all_flags=all_flags,
+    )
 
 
 class _SnapshotStub:
@@ -354,23 +461,61 @@ def flipt(flags: list[FlagSpec], key: str) -> Contender:
     for flag_key, enabled, rollout, targets in flags:
         # Flipt's boolean flag answers its `enabled` value when no rollout matches, so it
         # is the default (off); an "off" flag of ours simply has no rollouts.
-        rollouts = [] if not enabled else [
-            {"type": "SEGMENT_ROLLOUT_TYPE", "rank": 1, "segment": {
-                "value": True, "segmentOperator": "OR_SEGMENT_OPERATOR", "segments": [
-                    {"key": f"{flag_key}-targets", "name": "", "description": "",
-                     "matchType": "ANY_SEGMENT_MATCH_TYPE", "createdAt": None,
-                     "updatedAt": None, "constraints": [
-                         {"id": "targets", "type": "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE",
-                          "property": "entityId", "operator": "isoneof",
-                          "value": json.dumps(targets)}]}]}},
-            {"type": "THRESHOLD_ROLLOUT_TYPE", "rank": 2,
-             "threshold": {"percentage": rollout, "value": True}}]
-        out.append({"key": flag_key, "name": flag_key, "description": "", "enabled": False,
-                    "type": "BOOLEAN_FLAG_TYPE", "createdAt": "2024-01-01T00:00:00Z",
-                    "updatedAt": "2024-01-01T00:00:00Z", "rules": [], "rollouts": rollouts})
+        rollouts = (
+            []
+            if not enabled
+            else [
+                {
+                    "type": "SEGMENT_ROLLOUT_TYPE",
+                    "rank": 1,
+                    "segment": {
+                        "value": True,
+                        "segmentOperator": "OR_SEGMENT_OPERATOR",
+                        "segments": [
+                            {
+                                "key": f"{flag_key}-targets",
+                                "name": "",
+                                "description": "",
+                                "matchType": "ANY_SEGMENT_MATCH_TYPE",
+                                "createdAt": None,
+                                "updatedAt": None,
+                                "constraints": [
+                                    {
+                                        "id": "targets",
+                                        "type": "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE",
+                                        "property": "entityId",
+                                        "operator": "isoneof",
+                                        "value": json.dumps(targets),
+                                    }
+                                ],
+                            }
+                        ],
+                    },
+                },
+                {
+                    "type": "THRESHOLD_ROLLOUT_TYPE",
+                    "rank": 2,
+                    "threshold": {"percentage": rollout, "value": True},
+                },
+            ]
+        )
+        out.append(
+            {
+                "key": flag_key,
+                "name": flag_key,
+                "description": "",
+                "enabled": False,
+                "type": "BOOLEAN_FLAG_TYPE",
+                "createdAt": "2024-01-01T00:00:00Z",
+                "updatedAt": "2024-01-01T00:00:00Z",
+                "rules": [],
+                "rollouts": rollouts,
+            }
+        )
     stub = _SnapshotStub({"namespace": {"key": "default"}, "flags": out})
-    client = FliptClient(opts=ClientOptions(url=stub.url,
-                                            update_interval=datetime.timedelta(hours=1)))
+    client = FliptClient(
+        opts=ClientOptions(url=stub.url, update_interval=datetime.timedelta(hours=1))
+    )
     keys = [flag[0] for flag in flags]
 
     def one(users: Sequence[str]) -> int:
@@ -392,12 +537,16 @@ def flipt(flags: list[FlagSpec], key: str) -> Contender:
         stub.close()
 
     return Contender(
-        "flipt-client", "flipt-client",
+        "flipt-client",
+        "flipt-client",
         "Rust engine over ctypes, loaded from a loopback stub serving the snapshot once "
         "(see notes: the `snapshot` option alone does not start offline); boolean flag: "
         "segment rollout (entityId isoneof targets) then threshold rollout; "
         "`evaluate_boolean(key, u, {})`; all flags: `evaluate_batch` with one request per flag",
-        one, all_flags=all_flags, close=close)
+        one,
+        all_flags=all_flags,
+        close=close,
+    )
 
 
 def openfeature(flags: list[FlagSpec], key: str) -> Contender:
@@ -406,16 +555,28 @@ def openfeature(flags: list[FlagSpec], key: str) -> Contender:
     from openfeature.contrib.provider.flagd.config import ResolverType
     from openfeature.evaluation_context import EvaluationContext
 
-    document = {"flags": {
-        flag_key: {"state": "ENABLED" if enabled else "DISABLED",
-                   "variants": {"on": True, "off": False}, "defaultVariant": "off",
-                   "targeting": {"if": [{"in": [{"var": "targetingKey"}, targets]}, "on",
-                                        {"fractional": [["on", rollout], ["off", 100 - rollout]]}]}}
-        for flag_key, enabled, rollout, targets in flags}}
+    document = {
+        "flags": {
+            flag_key: {
+                "state": "ENABLED" if enabled else "DISABLED",
+                "variants": {"on": True, "off": False},
+                "defaultVariant": "off",
+                "targeting": {
+                    "if": [
+                        {"in": [{"var": "targetingKey"}, targets]},
+                        "on",
+                        {"fractional": [["on", rollout], ["off", 100 - rollout]]},
+                    ]
+                },
+            }
+            for flag_key, enabled, rollout, targets in flags
+        }
+    }
     path = Path(tempfile.mkdtemp(prefix="openfeature-bench-")) / "flags.json"
     path.write_text(json.dumps(document))
-    api.set_provider(FlagdProvider(resolver_type=ResolverType.FILE,
-                                   offline_flag_source_path=str(path)))
+    api.set_provider(
+        FlagdProvider(resolver_type=ResolverType.FILE, offline_flag_source_path=str(path))
+    )
     client = api.get_client()
 
     def one(contexts: Sequence[Any]) -> int:
@@ -427,23 +588,33 @@ def openfeature(flags: list[FlagSpec], key: str) -> Contender:
         return on
 
     return Contender(
-        "OpenFeature + flagd in-process provider", "openfeature-provider-flagd",
+        "OpenFeature + flagd in-process provider",
+        "openfeature-provider-flagd",
         "FlagdProvider(resolver_type=FILE, offline_flag_source_path=…): JSON Logic "
         "`if in(targetingKey, targets) then on else fractional [on 25, off 75]`; "
         "`client.get_boolean_value(key, False, EvaluationContext(targeting_key=u))`; "
         "no all-flags evaluation call",
-        one, lambda users: [EvaluationContext(targeting_key=user) for user in users],
-        close=api.shutdown)
+        one,
+        lambda users: [EvaluationContext(targeting_key=user) for user in users],
+        close=api.shutdown,
+    )
 
 
 def growthbook(flags: list[FlagSpec], key: str) -> Contender:
     from growthbook import GrowthBook
 
     features = {
-        flag_key: {"defaultValue": False, "rules": [] if not enabled else [
-            {"condition": {"id": {"$in": targets}}, "force": True},
-            {"force": True, "coverage": rollout / 100, "hashAttribute": "id"}]}
-        for flag_key, enabled, rollout, targets in flags}
+        flag_key: {
+            "defaultValue": False,
+            "rules": []
+            if not enabled
+            else [
+                {"condition": {"id": {"$in": targets}}, "force": True},
+                {"force": True, "coverage": rollout / 100, "hashAttribute": "id"},
+            ],
+        }
+        for flag_key, enabled, rollout, targets in flags
+    }
     client = GrowthBook(features=features)
 
     def one(attributes: Sequence[dict[str, str]]) -> int:
@@ -456,11 +627,15 @@ def growthbook(flags: list[FlagSpec], key: str) -> Contender:
         return on
 
     return Contender(
-        "GrowthBook", "growthbook",
-        "one GrowthBook(features=…) instance, `set_attributes({\"id\": u})` then "
+        "GrowthBook",
+        "growthbook",
+        'one GrowthBook(features=…) instance, `set_attributes({"id": u})` then '
         "`is_on(key)` per user; rules: condition id $in targets → force on, then force on "
         "with coverage 0.25; no all-flags evaluation call",
-        one, lambda users: [{"id": user} for user in users], close=client.destroy)
+        one,
+        lambda users: [{"id": user} for user in users],
+        close=client.destroy,
+    )
 
 
 PEERS: list[tuple[str, str, Callable[[list[FlagSpec], str], Contender]]] = [
@@ -496,8 +671,9 @@ def measure_one(contenders: list[Contender], users: list[str], repeats: int) -> 
         print(f"  one flag: repeat {repeat + 1}/{repeats} done", file=sys.stderr)
 
 
-def measure_all(contenders: list[Contender], users: list[str], flags: int, repeats: int,
-                peer_users: int) -> None:
+def measure_all(
+    contenders: list[Contender], users: list[str], flags: int, repeats: int, peer_users: int
+) -> None:
     for c in contenders:
         if c.all_flags is None:
             continue
@@ -520,33 +696,61 @@ def empty_loop_ns(users: list[str], repeats: int) -> float:
     return statistics.median(timed(loop, users)[0] for _ in range(repeats))
 
 
-def report(contenders: list[Contender], args: argparse.Namespace, loop_ns: float,
-           quiet_load: float, started: float) -> str:
+def report(
+    contenders: list[Contender],
+    args: argparse.Namespace,
+    loop_ns: float,
+    quiet_load: float,
+    started: float,
+) -> str:
     ours_c = contenders[0]
     ours_one = statistics.median(ours_c.one_ns)
     ours_all = statistics.median(ours_c.all_ns) if ours_c.all_ns else float("nan")
     rows = []
     for c in contenders:
         if c.problem:
-            rows.append([c.name, version(c.package) if c.package else "—", "could not run",
-                         "—", "—", "—", "—"])
+            rows.append(
+                [
+                    c.name,
+                    version(c.package) if c.package else "—",
+                    "could not run",
+                    "—",
+                    "—",
+                    "—",
+                    "—",
+                ]
+            )
             continue
         one = statistics.median(c.one_ns)
         all_ = statistics.median(c.all_ns) if c.all_ns else None
-        rows.append([
-            c.name, version(c.package) if c.package else "—",
-            f"{one:,.0f}", "1.00" if c is ours_c else f"{one / ours_one:.2f}",
-            f"{c.share_on:.1%}",
-            "n/a" if all_ is None else f"{all_:,.0f}",
-            "n/a" if all_ is None else ("1.00" if c is ours_c else f"{all_ / ours_all:.2f}"),
-        ])
+        rows.append(
+            [
+                c.name,
+                version(c.package) if c.package else "—",
+                f"{one:,.0f}",
+                "1.00" if c is ours_c else f"{one / ours_one:.2f}",
+                f"{c.share_on:.1%}",
+                "n/a" if all_ is None else f"{all_:,.0f}",
+                "n/a" if all_ is None else ("1.00" if c is ours_c else f"{all_ / ours_all:.2f}"),
+            ]
+        )
     lines = [
         "Command: `.venv/bin/python -m bench.sdk_eval"
-        + "".join(f" {arg}" for arg in args.argv) + "`",
+        + "".join(f" {arg}" for arg in args.argv)
+        + "`",
         "",
         markdown_table(
-            ["contender", "version", "one flag: ns/call (median)", "x ours",
-             "share on (25 % rollout)", "1,000 flags: ns/flag", "x ours"], rows),
+            [
+                "contender",
+                "version",
+                "one flag: ns/call (median)",
+                "x ours",
+                "share on (25 % rollout)",
+                "1,000 flags: ns/flag",
+                "x ours",
+            ],
+            rows,
+        ),
         "",
         f"- one flag: {args.users:,} distinct users, median of {args.repeats} repeats, taken "
         "in turns; every figure includes the Python `for` loop around the call "
@@ -556,7 +760,8 @@ def report(contenders: list[Contender], args: argparse.Namespace, loop_ns: float
         "their per-flag cost is flat). n/a: no call that evaluates every flag for a user.",
         f"- flagd is_enabled: {ours_one:.0f} ns (target ≤ {TARGET_NS:.0f} ns: "
         f"{'met' if ours_one <= TARGET_NS else 'MISSED'}); every repeat: "
-        + ", ".join(f"{ns:.0f}" for ns in ours_c.one_ns) + ".",
+        + ", ".join(f"{ns:.0f}" for ns in ours_c.one_ns)
+        + ".",
         "- flagd's hash path: "
         + (f"fnv-hash-fast {version('fnv-hash-fast')}." if _accelerated() else "pure Python."),
         f"- other load on the machine before the run: {quiet_load:.2f} cores; "
@@ -569,8 +774,9 @@ def report(contenders: list[Contender], args: argparse.Namespace, loop_ns: float
     problems = [c for c in contenders if c.problem]
     if problems:
         lines += ["", "Could not run:", ""]
-        lines += [f"- **{c.name}** ({c.package} {version(c.package)}): {c.problem}"
-                  for c in problems]
+        lines += [
+            f"- **{c.name}** ({c.package} {version(c.package)}): {c.problem}" for c in problems
+        ]
     lines += ["", "Machine:", "", machine_notes_markdown()]
     return "\n".join(lines)
 
@@ -579,8 +785,7 @@ ALL_FLAGS_PEERS = {"launchdarkly-server-sdk", "flagsmith", "flipt-client"}
 
 
 def build(flags: list[FlagSpec], key: str, peers: str, all_flags_only: bool) -> list[Contender]:
-    group = [ours(flags, key), reference(flags, key, fast=False),
-             reference(flags, key, fast=True)]
+    group = [ours(flags, key), reference(flags, key, fast=False), reference(flags, key, fast=True)]
     for name, package, make in PEERS:
         if peers == "none" or (peers != "all" and name not in peers.split(",")):
             continue
@@ -636,8 +841,7 @@ def main(argv: list[str] | None = None) -> int:
     many = many_flags()
     second = {c.name: c for c in build(many, many[0][0], args.peers, all_flags_only=True)}
     runnable = [c for c in second.values() if not c.problem]
-    measure_all(runnable, users[: args.all_users], len(many), args.repeats,
-                args.peer_all_users)
+    measure_all(runnable, users[: args.all_users], len(many), args.repeats, args.peer_all_users)
     close_all(list(second.values()))
     for c in contenders:
         if c.name in second:

@@ -241,9 +241,7 @@ class Worker:
         if self.stopped is not None and not self.stopped.done():
             self.stopped.set_result(None)
 
-    def cmd_connect(
-        self, plan: list[Target], sources: Sequence[str], concurrency: int
-    ) -> int:
+    def cmd_connect(self, plan: list[Target], sources: Sequence[str], concurrency: int) -> int:
         task = asyncio.get_running_loop().create_task(self._connect_all(plan, sources, concurrency))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

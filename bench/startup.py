@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--flags", type=int, default=1000)
-    parser.add_argument("--settle", type=float, default=2.0,
-                        help="seconds idle before reading RSS")
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds idle before reading RSS")
     args = parser.parse_args(argv)
 
     timings: dict[str, list[float]] = {}
@@ -113,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print("existing data dir, no flags", file=sys.stderr)
         existing = root / "existing"
         start_to_ready(existing)  # creates it
-        timings["existing data dir, 0 flags"] = [
-            start_to_ready(existing) for _ in range(args.runs)
-        ]
+        timings["existing data dir, 0 flags"] = [start_to_ready(existing) for _ in range(args.runs)]
 
         print(f"RSS; seeding {args.flags} flags", file=sys.stderr)
         loaded = root / "loaded"
@@ -127,13 +124,21 @@ def main(argv: list[str] | None = None) -> int:
             with daemon.client() as client:
                 body = client.get("/api/client/flags")
                 body.raise_for_status()
-            rss.append((f"after creating {args.flags} flags over the API and one client read",
-                        idle_rss(daemon, args.settle)))
+            rss.append(
+                (
+                    f"after creating {args.flags} flags over the API and one client read",
+                    idle_rss(daemon, args.settle),
+                )
+            )
             daemon.restart()
             with daemon.client() as client:
                 assert len(client.get("/api/client/flags").json()["flags"]) == args.flags
-            rss.append((f"after a restart that loads {args.flags} flags, one client read",
-                        idle_rss(daemon, args.settle)))
+            rss.append(
+                (
+                    f"after a restart that loads {args.flags} flags, one client read",
+                    idle_rss(daemon, args.settle),
+                )
+            )
         finally:
             daemon.stop()
 
@@ -152,14 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for case, values in timings.items():
         median = statistics.median(values)
-        rows.append([
-            case, f"{median * 1000:.0f}", f"{min(values) * 1000:.0f}",
-            f"{max(values) * 1000:.0f}",
-            f"< 1 s: {'met' if median < TARGET_START_S else 'MISSED'}",
-        ])
+        rows.append(
+            [
+                case,
+                f"{median * 1000:.0f}",
+                f"{min(values) * 1000:.0f}",
+                f"{max(values) * 1000:.0f}",
+                f"< 1 s: {'met' if median < TARGET_START_S else 'MISSED'}",
+            ]
+        )
     rows.append(["(bare `python -c pass`, for scale)", f"{bare * 1000:.0f}", "", "", ""])
-    print(markdown_table(["start to /ready 200", "median ms", "min ms", "max ms", "target"],
-                         rows))
+    print(markdown_table(["start to /ready 200", "median ms", "min ms", "max ms", "target"], rows))
     print()
     rss_rows = []
     for case, kib in rss:

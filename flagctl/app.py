@@ -38,10 +38,21 @@ environment over the config file. `flagctl COMMAND --help` for details.
 
 # Command name → the module under flagctl.commands that registers it, in help order.
 COMMANDS = {
-    "create": "flags", "update": "flags", "enable": "flags", "disable": "flags",
-    "toggle": "flags", "delete": "flags", "get": "flags", "list": "flags",
-    "pull": "transfer", "export": "transfer", "import": "transfer",
-    "watch": "watch", "eval": "evaluate", "version": "version", "completion": "completion",
+    "create": "flags",
+    "update": "flags",
+    "enable": "flags",
+    "disable": "flags",
+    "toggle": "flags",
+    "delete": "flags",
+    "get": "flags",
+    "list": "flags",
+    "pull": "transfer",
+    "export": "transfer",
+    "import": "transfer",
+    "watch": "watch",
+    "eval": "evaluate",
+    "version": "version",
+    "completion": "completion",
     "config": "config",
 }
 COMPLETE_VAR = "_FLAGCTL_COMPLETE"
@@ -56,8 +67,12 @@ def _version(value: bool) -> None:
 
 
 def root(
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     pass
 
@@ -115,6 +130,7 @@ def main() -> None:
     except Exception as exc:  # a bug: one line unless asked for the traceback
         if os.environ.get("FLAGCTL_DEBUG"):
             raise
-        output.error(f"unexpected error: {type(exc).__name__}: {exc} "
-                     "(FLAGCTL_DEBUG=1 shows the traceback)")
+        output.error(
+            f"unexpected error: {type(exc).__name__}: {exc} (FLAGCTL_DEBUG=1 shows the traceback)"
+        )
         raise SystemExit(ExitCode.ERROR) from None

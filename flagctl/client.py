@@ -51,9 +51,7 @@ class FlagdClient:
         self.timeout = timeout
         check_server(connection)
 
-    def admin(
-        self, method: str, path: str, body: Any = None, if_match: int | None = None
-    ) -> Any:
+    def admin(self, method: str, path: str, body: Any = None, if_match: int | None = None) -> Any:
         headers = {"X-Flagd-Actor": actor()}
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
@@ -110,8 +108,9 @@ class FlagdClient:
             code, message = str(body.get("error", code)), str(body.get("message", message))
         except (ValueError, AttributeError, OSError):
             pass
-        return Rejected(describe_rejection(self.connection, exc.code, code, message, key_name),
-                        exc.code, code)
+        return Rejected(
+            describe_rejection(self.connection, exc.code, code, message, key_name), exc.code, code
+        )
 
 
 def describe_rejection(

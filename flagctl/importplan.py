@@ -40,7 +40,7 @@ def parse_document(raw: bytes | str, source: str) -> list[dict[str, Any]]:
     elif isinstance(document, list):
         items = list(reversed(document))  # the admin list is newest first
     else:
-        raise CliError(f"{source}: expected {{\"flags\": [...]}} as written by `flagctl export`")
+        raise CliError(f'{source}: expected {{"flags": [...]}} as written by `flagctl export`')
     desired: dict[str, dict[str, Any]] = {}
     for index, item in enumerate(items):
         where = f"{source}: flag {index + 1}"
@@ -50,8 +50,9 @@ def parse_document(raw: bytes | str, source: str) -> list[dict[str, Any]]:
             patch = parse_create(item)
         except FlagdError as exc:
             key = item.get("key")
-            raise CliError(f"{where}{f' ({key})' if isinstance(key, str) else ''}: "
-                           f"{exc.message}") from None
+            raise CliError(
+                f"{where}{f' ({key})' if isinstance(key, str) else ''}: {exc.message}"
+            ) from None
         assert patch.key is not None
         if patch.key in desired:
             raise CliError(f"{where}: key {patch.key!r} appears more than once")

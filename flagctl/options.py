@@ -19,29 +19,51 @@ def complete_flag_key(ctx: typer.Context, incomplete: str) -> list[tuple[str, st
 
 Server = Annotated[
     str | None,
-    typer.Option("--server", "-s", metavar="URL", show_default=False,
-                 help="flagd base URL [env: FLAGCTL_SERVER]"),
+    typer.Option(
+        "--server",
+        "-s",
+        metavar="URL",
+        show_default=False,
+        help="flagd base URL [env: FLAGCTL_SERVER]",
+    ),
 ]
 AdminKey = Annotated[
     str | None,
-    typer.Option("--admin-key", metavar="KEY", show_default=False,
-                 help="admin API key [env: FLAGCTL_ADMIN_KEY]"),
+    typer.Option(
+        "--admin-key",
+        metavar="KEY",
+        show_default=False,
+        help="admin API key [env: FLAGCTL_ADMIN_KEY]",
+    ),
 ]
 SdkKey = Annotated[
     str | None,
-    typer.Option("--sdk-key", metavar="KEY", show_default=False,
-                 help="SDK API key, for reading snapshots [env: FLAGCTL_SDK_KEY]"),
+    typer.Option(
+        "--sdk-key",
+        metavar="KEY",
+        show_default=False,
+        help="SDK API key, for reading snapshots [env: FLAGCTL_SDK_KEY]",
+    ),
 ]
 Profile = Annotated[
     str | None,
-    typer.Option("--profile", "-p", metavar="NAME", show_default=False,
-                 help="profile in the config file [env: FLAGCTL_PROFILE; default: default]"),
+    typer.Option(
+        "--profile",
+        "-p",
+        metavar="NAME",
+        show_default=False,
+        help="profile in the config file [env: FLAGCTL_PROFILE; default: default]",
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 FlagKey = Annotated[
     str,
-    typer.Argument(metavar="KEY", help="Flag key (or id).", show_default=False,
-                   autocompletion=complete_flag_key),
+    typer.Argument(
+        metavar="KEY",
+        help="Flag key (or id).",
+        show_default=False,
+        autocompletion=complete_flag_key,
+    ),
 ]
 
 

@@ -250,6 +250,13 @@ def live_watch(state: WatchState) -> Iterator[Any]:
 
     console = Console()
     view = WatchView(state)
-    with Live(view, console=console, screen=True, auto_refresh=True,
-              refresh_per_second=4, redirect_stdout=False, redirect_stderr=False) as live:
+    with Live(
+        view,
+        console=console,
+        screen=True,
+        auto_refresh=True,
+        refresh_per_second=4,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    ) as live:
         yield live

@@ -79,8 +79,14 @@ class WatchView:
 
     def _table(self, rows: list[tuple[str, dict[str, Any]]], width: int, now: float) -> Table:
         wide, medium = width >= 72, width >= 46
-        table = Table(box=None, header_style="bold", pad_edge=False, expand=False,
-                      show_edge=False, collapse_padding=True)
+        table = Table(
+            box=None,
+            header_style="bold",
+            pad_edge=False,
+            expand=False,
+            show_edge=False,
+            collapse_padding=True,
+        )
         table.add_column("", width=1, no_wrap=True)
         table.add_column("KEY", overflow="ellipsis", no_wrap=True, min_width=8, ratio=1)
         table.add_column("STATE", no_wrap=True)

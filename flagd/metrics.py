@@ -53,9 +53,7 @@ class Metrics:
     def add_gauges(self, read: Callable[[], dict[str, tuple[str, float]]]) -> None:
         self.registry.register(_ReadAtScrape(read))
 
-    def observe_request(
-        self, route: str, method: str, status: int, seconds: float | None
-    ) -> None:
+    def observe_request(self, route: str, method: str, status: int, seconds: float | None) -> None:
         """`seconds` None counts the request without timing it (a stream's lifetime is not
         a latency)."""
         key = (route, method, status)

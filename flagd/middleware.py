@@ -67,8 +67,10 @@ def build_middleware(
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "OTHER"
-        elapsed = None if response.content_type == "text/event-stream" else (
-            time.perf_counter() - started
+        elapsed = (
+            None
+            if response.content_type == "text/event-stream"
+            else (time.perf_counter() - started)
         )
         metrics.observe_request(route, method, response.status, elapsed)
         return response

@@ -202,8 +202,15 @@ def schemas() -> Json:
         "Flag": {
             "type": "object",
             "required": [
-                "id", "key", "description", "enabled", "rollout_percentage",
-                "targeted_users", "version", "created_at", "updated_at",
+                "id",
+                "key",
+                "description",
+                "enabled",
+                "rollout_percentage",
+                "targeted_users",
+                "version",
+                "created_at",
+                "updated_at",
             ],
             "properties": {
                 "id": {"type": "string", "format": "uuid"},
@@ -224,8 +231,7 @@ def schemas() -> Json:
         "FlagCreate": {
             "type": "object",
             "description": "A new flag. Omitted or null fields take their defaults: "
-            'description "", enabled false, rollout_percentage 0, targeted_users [].'
-            + WRITE_NOTES,
+            'description "", enabled false, rollout_percentage 0, targeted_users [].' + WRITE_NOTES,
             "required": ["key"],
             "properties": {"key": key_schema(), **write_fields()},
         },
@@ -327,7 +333,10 @@ def admin_paths() -> Json:
     return {
         "/api/admin/flags": {
             "get": operation(
-                "listFlags", "List every flag, newest first", "admin", ADMIN,
+                "listFlags",
+                "List every flag, newest first",
+                "admin",
+                ADMIN,
                 responses(
                     {
                         "200": {
@@ -337,14 +346,24 @@ def admin_paths() -> Json:
                             ),
                         }
                     },
-                    "401", "500", "503",
+                    "401",
+                    "500",
+                    "503",
                 ),
             ),
             "post": operation(
-                "createFlag", "Create a flag", "admin", ADMIN,
+                "createFlag",
+                "Create a flag",
+                "admin",
+                ADMIN,
                 responses(
                     {"201": flag_response("The created flag", 201)},
-                    "400", "401", "409", "413", "500", "503",
+                    "400",
+                    "401",
+                    "409",
+                    "413",
+                    "500",
+                    "503",
                 ),
                 body=request_body("FlagCreate"),
             ),
@@ -352,24 +371,44 @@ def admin_paths() -> Json:
         "/api/admin/flags/{ref}": {
             "parameters": [REF],
             "get": operation(
-                "getFlag", "Get one flag by id or key", "admin", ADMIN,
+                "getFlag",
+                "Get one flag by id or key",
+                "admin",
+                ADMIN,
                 responses({"200": flag_response("The flag")}, "401", "404", "500", "503"),
             ),
             "put": operation(
-                "updateFlag", "Update a flag (partial)", "admin", ADMIN,
+                "updateFlag",
+                "Update a flag (partial)",
+                "admin",
+                ADMIN,
                 responses(
                     {"200": flag_response("The flag after the update")},
-                    "400", "401", "404", "412", "413", "500", "503",
+                    "400",
+                    "401",
+                    "404",
+                    "412",
+                    "413",
+                    "500",
+                    "503",
                 ),
                 parameters=(IF_MATCH,),
                 body=request_body("FlagUpdate"),
                 description="Checks run in this order: 401, 404 (unknown ref), 400, 412.",
             ),
             "delete": operation(
-                "deleteFlag", "Delete a flag", "admin", ADMIN,
+                "deleteFlag",
+                "Delete a flag",
+                "admin",
+                ADMIN,
                 responses(
                     {"204": {"description": "Deleted"}},
-                    "400", "401", "404", "412", "500", "503",
+                    "400",
+                    "401",
+                    "404",
+                    "412",
+                    "500",
+                    "503",
                 ),
                 parameters=(IF_MATCH,),
             ),
@@ -377,10 +416,18 @@ def admin_paths() -> Json:
         "/api/admin/flags/{ref}/toggle": {
             "parameters": [REF],
             "patch": operation(
-                "toggleFlag", "Flip a flag's enabled state", "admin", ADMIN,
+                "toggleFlag",
+                "Flip a flag's enabled state",
+                "admin",
+                ADMIN,
                 responses(
                     {"200": flag_response("The flag after the toggle")},
-                    "400", "401", "404", "412", "500", "503",
+                    "400",
+                    "401",
+                    "404",
+                    "412",
+                    "500",
+                    "503",
                 ),
                 parameters=(IF_MATCH,),
             ),
@@ -405,7 +452,10 @@ def client_paths() -> Json:
     return {
         "/api/client/flags": {
             "get": operation(
-                "getClientFlags", "Every flag config, with the revision", "client", CLIENT,
+                "getClientFlags",
+                "Every flag config, with the revision",
+                "client",
+                CLIENT,
                 responses(
                     {
                         "200": {
@@ -414,19 +464,23 @@ def client_paths() -> Json:
                             "content": json_content(ref("schemas", "ClientFlags")),
                         },
                         "304": {
-                            "description": "Not modified: If-None-Match names the current "
-                            "revision",
+                            "description": "Not modified: If-None-Match names the current revision",
                             "headers": {"ETag": ref("headers", "RevisionETag")},
                         },
                     },
-                    "401", "500", "503",
+                    "401",
+                    "500",
+                    "503",
                 ),
                 parameters=(ref("parameters", "IfNoneMatch"),),
             ),
         },
         "/api/client/stream": {
             "get": operation(
-                "streamFlagEvents", "Live flag changes (Server-Sent Events)", "client", CLIENT,
+                "streamFlagEvents",
+                "Live flag changes (Server-Sent Events)",
+                "client",
+                CLIENT,
                 responses(
                     {
                         "200": {
@@ -440,7 +494,9 @@ def client_paths() -> Json:
                             },
                         }
                     },
-                    "401", "500", "503",
+                    "401",
+                    "500",
+                    "503",
                 ),
                 parameters=(
                     ref("parameters", "LastEventId"),
@@ -456,25 +512,37 @@ def ops_paths() -> Json:
     return {
         "/health": {
             "get": operation(
-                "health", "Liveness", "operations", OPEN,
+                "health",
+                "Liveness",
+                "operations",
+                OPEN,
                 {"200": text_response("The process is serving", "ok")},
             ),
         },
         "/ready": {
             "get": operation(
-                "ready", "Readiness: flags loaded from the store", "operations", OPEN,
+                "ready",
+                "Readiness: flags loaded from the store",
+                "operations",
+                OPEN,
                 responses({"200": text_response("Ready", "ok")}, "503"),
             ),
         },
         "/metrics": {
             "get": operation(
-                "metrics", "Prometheus metrics", "operations", OPEN,
+                "metrics",
+                "Prometheus metrics",
+                "operations",
+                OPEN,
                 {"200": text_response("Prometheus text exposition format 0.0.4")},
             ),
         },
         "/openapi.json": {
             "get": operation(
-                "openapi", "This document", "operations", OPEN,
+                "openapi",
+                "This document",
+                "operations",
+                OPEN,
                 {
                     "200": {
                         "description": "OpenAPI 3.1",

@@ -203,11 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
         text = f"{setting.help} [env {setting.env}"
         text += "]" if shown is None or setting.secret else f"; default {shown}]"
         if setting.parse is _bool:
-            parser.add_argument(option, dest=setting.name, default=None, help=text,
-                                action=argparse.BooleanOptionalAction)
+            parser.add_argument(
+                option,
+                dest=setting.name,
+                default=None,
+                help=text,
+                action=argparse.BooleanOptionalAction,
+            )
         else:
-            parser.add_argument(option, dest=setting.name, default=None, help=text,
-                                metavar=setting.env, type=setting.parse)
+            parser.add_argument(
+                option,
+                dest=setting.name,
+                default=None,
+                help=text,
+                metavar=setting.env,
+                type=setting.parse,
+            )
     parser.add_argument("--version", action="version", version=f"flagd {__version__}")
     return parser
 

@@ -116,13 +116,17 @@ class Flagd:
 
     def admin(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, headers={"X-Admin-API-Key": self.admin_key or ""}, timeout=10,
+            base_url=self.url,
+            headers={"X-Admin-API-Key": self.admin_key or ""},
+            timeout=10,
             **kwargs,  # type: ignore[arg-type]
         )
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(
-            base_url=self.url, headers={"X-SDK-Key": self.sdk_key or ""}, timeout=10,
+            base_url=self.url,
+            headers={"X-SDK-Key": self.sdk_key or ""},
+            timeout=10,
             **kwargs,  # type: ignore[arg-type]
         )
 

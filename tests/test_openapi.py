@@ -206,9 +206,7 @@ def test_flag_and_client_flags_schemas_describe_the_model(document: dict[str, An
     schema_validator(document, "ClientFlags").validate(
         {"flags": [SAMPLE_FLAG.to_dict()], "revision": 9}
     )
-    assert set(document["components"]["schemas"]["Flag"]["required"]) == set(
-        SAMPLE_FLAG.to_dict()
-    )
+    assert set(document["components"]["schemas"]["Flag"]["required"]) == set(SAMPLE_FLAG.to_dict())
 
 
 WRITE_BODIES = [

@@ -304,8 +304,17 @@ def test_keys_are_compared_exactly() -> None:
     assert keys.sdk_ok(SDK_SECRET)
     assert not keys.admin_ok(SDK_SECRET)
     assert not keys.sdk_ok(ADMIN_SECRET)
-    for wrong in [None, "", ADMIN_SECRET[:-1], ADMIN_SECRET + "x", ADMIN_SECRET.upper(),
-                  " " + ADMIN_SECRET, ADMIN_SECRET + "\n", "é", "\ud800"]:
+    for wrong in [
+        None,
+        "",
+        ADMIN_SECRET[:-1],
+        ADMIN_SECRET + "x",
+        ADMIN_SECRET.upper(),
+        " " + ADMIN_SECRET,
+        ADMIN_SECRET + "\n",
+        "é",
+        "\ud800",
+    ]:
         assert not keys.admin_ok(wrong), repr(wrong)
 
 

@@ -16,9 +16,15 @@ config_app = typer.Typer(
     no_args_is_help=True,
 )
 
-Name = Annotated[str, typer.Argument(
-    metavar="NAME", show_default=False, help="server, admin_key or sdk_key.",
-    autocompletion=lambda: ["server", "admin_key", "sdk_key"])]
+Name = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME",
+        show_default=False,
+        help="server, admin_key or sdk_key.",
+        autocompletion=lambda: ["server", "admin_key", "sdk_key"],
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -45,9 +51,14 @@ def _profile_name(profile: str | None) -> str:
 @config_app.command("set")
 def set_value(
     name: Name,
-    value: Annotated[str | None, typer.Argument(
-        metavar="[VALUE]", show_default=False,
-        help="The value; for a key, leave it out to type it hidden (or pipe it in).")] = None,
+    value: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[VALUE]",
+            show_default=False,
+            help="The value; for a key, leave it out to type it hidden (or pipe it in).",
+        ),
+    ] = None,
     profile: Profile = None,
 ) -> None:
     """Save a setting in a profile (created if new).
@@ -117,8 +128,10 @@ def show(
     profiles = read_profiles(path)
     settings = {
         "server": {"value": connection.server, "source": connection.source("server")},
-        "admin_key": {"value": _mask(connection.admin_key),
-                      "source": connection.source("admin_key")},
+        "admin_key": {
+            "value": _mask(connection.admin_key),
+            "source": connection.source("admin_key"),
+        },
         "sdk_key": {"value": _mask(connection.sdk_key), "source": connection.source("sdk_key")},
     }
     masked_profiles = {
@@ -126,8 +139,14 @@ def show(
         for name, values in profiles.items()
     }
     if json:
-        output.print_json({"profile": connection.profile, "config_file": str(path),
-                           **settings, "profiles": masked_profiles})
+        output.print_json(
+            {
+                "profile": connection.profile,
+                "config_file": str(path),
+                **settings,
+                "profiles": masked_profiles,
+            }
+        )
         return
     lines = [f"profile    {connection.profile}", f"config     {path}"]
     lines += [f"{name:<10} {item['value']}  ({item['source']})" for name, item in settings.items()]

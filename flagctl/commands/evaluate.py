@@ -27,21 +27,44 @@ def register(app: typer.Typer) -> None:
 
 
 def evaluate(
-    user: Annotated[str | None, typer.Argument(
-        metavar="USER", show_default=False, help="The user id to evaluate for.")] = None,
-    flags: Annotated[list[str] | None, typer.Argument(
-        metavar="FLAG", show_default=False, autocompletion=complete_flag_key,
-        help="Flag keys (default: every flag in the snapshot).")] = None,
-    explain: Annotated[bool, typer.Option(
-        "--explain", "-e", help="Show why: disabled, targeted, rollout (with the bucket), "
-        "not_found.")] = False,
+    user: Annotated[
+        str | None,
+        typer.Argument(metavar="USER", show_default=False, help="The user id to evaluate for."),
+    ] = None,
+    flags: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FLAG",
+            show_default=False,
+            autocompletion=complete_flag_key,
+            help="Flag keys (default: every flag in the snapshot).",
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            "-e",
+            help="Show why: disabled, targeted, rollout (with the bucket), not_found.",
+        ),
+    ] = False,
     json: Json = False,
-    refresh: Annotated[bool, typer.Option(
-        "--refresh", help="Pull a fresh snapshot first (needs the server and SDK key).")] = False,
-    users: Annotated[str | None, typer.Option(
-        "--users", metavar="FILE", show_default=False,
-        help="Evaluate every user id in FILE (one a line, blank lines skipped, '-' for "
-        "stdin) and print one JSON line per user; then every argument is a flag key.")] = None,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh", help="Pull a fresh snapshot first (needs the server and SDK key)."
+        ),
+    ] = False,
+    users: Annotated[
+        str | None,
+        typer.Option(
+            "--users",
+            metavar="FILE",
+            show_default=False,
+            help="Evaluate every user id in FILE (one a line, blank lines skipped, '-' for "
+            "stdin) and print one JSON line per user; then every argument is a flag key.",
+        ),
+    ] = None,
     server: Server = None,
     sdk_key: SdkKey = None,
     profile: Profile = None,
@@ -83,12 +106,14 @@ def evaluate(
     keys = flags or _all_keys(flag_set)
     results = [(key, flag_set.explain(key, user)) for key in keys]
     if json:
-        output.print_json({
-            "user_id": user,
-            "revision": snapshot.revision,
-            "snapshot_age_seconds": age,
-            "flags": {key: result.to_dict() for key, result in results},
-        })
+        output.print_json(
+            {
+                "user_id": user,
+                "revision": snapshot.revision,
+                "snapshot_age_seconds": age,
+                "flags": {key: result.to_dict() for key, result in results},
+            }
+        )
     else:
         output.print_evaluations(results, explain)
 
@@ -147,8 +172,9 @@ def _evaluate_users(flag_set: FlagSet, keys: list[str], users: Iterable[str], ag
     from flagd.core import explain
 
     head = f',"revision":{flag_set.revision},"snapshot_age_seconds":{age},"flags":{{'
-    prepared = [(jsonlib.dumps(key, ensure_ascii=False) + ":", flag_set.by_key.get(key))
-                for key in keys]
+    prepared = [
+        (jsonlib.dumps(key, ensure_ascii=False) + ":", flag_set.by_key.get(key)) for key in keys
+    ]
     fragments: dict[Any, str] = {}
     write = sys.stdout.write
     for user in users:
@@ -157,8 +183,14 @@ def _evaluate_users(flag_set: FlagSet, keys: list[str], users: Iterable[str], ag
             result = explain(compiled, user)
             fragment = fragments.get(result)
             if fragment is None:
-                fragment = fragments[result] = jsonlib.dumps(result.to_dict(),
-                                                             separators=(",", ":"))
+                fragment = fragments[result] = jsonlib.dumps(
+                    result.to_dict(), separators=(",", ":")
+                )
             parts.append(prefix + fragment)
-        write('{"user_id":' + jsonlib.dumps(user, ensure_ascii=False) + head
-              + ",".join(parts) + "}}\n")
+        write(
+            '{"user_id":'
+            + jsonlib.dumps(user, ensure_ascii=False)
+            + head
+            + ",".join(parts)
+            + "}}\n"
+        )

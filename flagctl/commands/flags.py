@@ -13,12 +13,19 @@ from ..options import AdminKey, FlagKey, Json, Profile, SdkKey, Server, connect
 
 Rollout = Annotated[
     int | None,
-    typer.Option("--rollout", "-r", min=0, max=100, metavar="PERCENT", show_default=False,
-                 help="Share of users (0-100) that get the flag, by a stable hash of the id."),
+    typer.Option(
+        "--rollout",
+        "-r",
+        min=0,
+        max=100,
+        metavar="PERCENT",
+        show_default=False,
+        help="Share of users (0-100) that get the flag, by a stable hash of the id.",
+    ),
 ]
 Description = Annotated[
-    str | None, typer.Option("--description", "-d", metavar="TEXT", show_default=False,
-                               help="What it is for.")
+    str | None,
+    typer.Option("--description", "-d", metavar="TEXT", show_default=False, help="What it is for."),
 ]
 
 
@@ -48,15 +55,27 @@ def _done(flag: dict[str, Any], json: bool, text: str) -> None:
 
 
 def create(
-    key: Annotated[str, typer.Argument(metavar="KEY", show_default=False,
-                                       help="Letters, digits and '-', up to 64.")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            metavar="KEY", show_default=False, help="Letters, digits and '-', up to 64."
+        ),
+    ],
     description: Description = None,
-    enabled: Annotated[bool, typer.Option("--enabled/--disabled",
-                                          help="Turn it on at once.")] = False,
+    enabled: Annotated[
+        bool, typer.Option("--enabled/--disabled", help="Turn it on at once.")
+    ] = False,
     rollout: Rollout = None,
-    target: Annotated[list[str] | None, typer.Option(
-        "--target", "-t", metavar="USER", show_default=False,
-        help="A user id that always gets the flag while it is on (repeat for more).")] = None,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            metavar="USER",
+            show_default=False,
+            help="A user id that always gets the flag while it is on (repeat for more).",
+        ),
+    ] = None,
     json: Json = False,
     server: Server = None,
     admin_key: AdminKey = None,
@@ -82,19 +101,36 @@ def create(
 def update(
     key: FlagKey,
     description: Description = None,
-    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", show_default=False,
-                                                 help="Turn it on or off.")] = None,
+    enabled: Annotated[
+        bool | None,
+        typer.Option("--enabled/--disabled", show_default=False, help="Turn it on or off."),
+    ] = None,
     rollout: Rollout = None,
-    target: Annotated[list[str] | None, typer.Option(
-        "--target", "-t", metavar="USER", show_default=False,
-        help="Replace the targeted users with these (repeat for more).")] = None,
-    add_target: Annotated[list[str] | None, typer.Option(
-        "--add-target", metavar="USER", show_default=False, help="Add a targeted user.")] = None,
-    remove_target: Annotated[list[str] | None, typer.Option(
-        "--remove-target", metavar="USER", show_default=False,
-        help="Remove a targeted user.")] = None,
-    clear_targets: Annotated[bool, typer.Option(
-        "--clear-targets", help="Remove every targeted user.")] = False,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            metavar="USER",
+            show_default=False,
+            help="Replace the targeted users with these (repeat for more).",
+        ),
+    ] = None,
+    add_target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add-target", metavar="USER", show_default=False, help="Add a targeted user."
+        ),
+    ] = None,
+    remove_target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--remove-target", metavar="USER", show_default=False, help="Remove a targeted user."
+        ),
+    ] = None,
+    clear_targets: Annotated[
+        bool, typer.Option("--clear-targets", help="Remove every targeted user.")
+    ] = False,
     json: Json = False,
     server: Server = None,
     admin_key: AdminKey = None,
@@ -108,8 +144,10 @@ def update(
     """
     from ..changes import describe
 
-    if all(v is None for v in (description, enabled, rollout, target, add_target, remove_target)) \
-            and not clear_targets:
+    if (
+        all(v is None for v in (description, enabled, rollout, target, add_target, remove_target))
+        and not clear_targets
+    ):
         raise UsageError(
             "nothing to update: give --description, --enabled/--disabled, --rollout, "
             "--target, --add-target, --remove-target or --clear-targets"
@@ -134,31 +172,52 @@ def update(
     # If-Match: an edit of the target list must not undo a change made meanwhile.
     flag = client.admin("PUT", _flag_path(before["key"]), body, if_match=before["version"])
     change = describe(before, flag)
-    _done(flag, json, f"updated {flag['key']}: {change}" if change != "no change"
-          else f"{flag['key']} already as asked ({output.summary(flag)})")
+    _done(
+        flag,
+        json,
+        f"updated {flag['key']}: {change}"
+        if change != "no change"
+        else f"{flag['key']} already as asked ({output.summary(flag)})",
+    )
 
 
-def _set_enabled(key: str, on: bool, json: bool, server: str | None, admin_key: str | None,
-                 profile: str | None) -> None:
+def _set_enabled(
+    key: str, on: bool, json: bool, server: str | None, admin_key: str | None, profile: str | None
+) -> None:
     # A PUT that changes nothing records nothing on the server: repeating it is harmless.
     flag = _admin(server, admin_key, profile).admin("PUT", _flag_path(key), {"enabled": on})
     _done(flag, json, f"{flag['key']} is {output.summary(flag)}")
 
 
-def enable(key: FlagKey, json: Json = False, server: Server = None,
-           admin_key: AdminKey = None, profile: Profile = None) -> None:
+def enable(
+    key: FlagKey,
+    json: Json = False,
+    server: Server = None,
+    admin_key: AdminKey = None,
+    profile: Profile = None,
+) -> None:
     """Turn a flag on (does nothing if it is already on)."""
     _set_enabled(key, True, json, server, admin_key, profile)
 
 
-def disable(key: FlagKey, json: Json = False, server: Server = None,
-            admin_key: AdminKey = None, profile: Profile = None) -> None:
+def disable(
+    key: FlagKey,
+    json: Json = False,
+    server: Server = None,
+    admin_key: AdminKey = None,
+    profile: Profile = None,
+) -> None:
     """Turn a flag off (does nothing if it is already off)."""
     _set_enabled(key, False, json, server, admin_key, profile)
 
 
-def toggle(key: FlagKey, json: Json = False, server: Server = None,
-           admin_key: AdminKey = None, profile: Profile = None) -> None:
+def toggle(
+    key: FlagKey,
+    json: Json = False,
+    server: Server = None,
+    admin_key: AdminKey = None,
+    profile: Profile = None,
+) -> None:
     """Flip a flag: on becomes off, off becomes on."""
     flag = _admin(server, admin_key, profile).admin("PATCH", _flag_path(key, "/toggle"))
     was = "on" if not flag["enabled"] else "off"
@@ -188,8 +247,13 @@ def delete(
     _done({"key": flag["key"], "deleted": True}, json, f"deleted {flag['key']}")
 
 
-def get(key: FlagKey, json: Json = False, server: Server = None,
-        admin_key: AdminKey = None, profile: Profile = None) -> None:
+def get(
+    key: FlagKey,
+    json: Json = False,
+    server: Server = None,
+    admin_key: AdminKey = None,
+    profile: Profile = None,
+) -> None:
     """Show one flag."""
     flag = _admin(server, admin_key, profile).admin("GET", _flag_path(key))
     if json:

@@ -20,8 +20,9 @@ def register(app: typer.Typer) -> None:
     app.command("import")(import_flags)
 
 
-def pull(json: Json = False, server: Server = None, sdk_key: SdkKey = None,
-         profile: Profile = None) -> None:
+def pull(
+    json: Json = False, server: Server = None, sdk_key: SdkKey = None, profile: Profile = None
+) -> None:
     """Save the flags for offline `eval` (SDK key).
 
     The snapshot is written where the Python SDK looks for its cache, so an application can
@@ -34,17 +35,32 @@ def pull(json: Json = False, server: Server = None, sdk_key: SdkKey = None,
     document, path = cache.pull(client)
     count, revision = len(document["flags"]), document.get("revision", 0)
     if json:
-        output.print_json({"server": client.connection.server, "revision": revision,
-                           "flags": count, "path": str(path)})
+        output.print_json(
+            {
+                "server": client.connection.server,
+                "revision": revision,
+                "flags": count,
+                "path": str(path),
+            }
+        )
     else:
-        output.message(f"pulled revision {revision} ({count} flags) from "
-                       f"{client.connection.server} into {path}")
+        output.message(
+            f"pulled revision {revision} ({count} flags) from "
+            f"{client.connection.server} into {path}"
+        )
 
 
 def export(
-    output_file: Annotated[str | None, typer.Option(
-        "--output", "-o", metavar="FILE", show_default=False,
-        help="Write to FILE instead of stdout.")] = None,
+    output_file: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            show_default=False,
+            help="Write to FILE instead of stdout.",
+        ),
+    ] = None,
     server: Server = None,
     admin_key: AdminKey = None,
     profile: Profile = None,
@@ -86,12 +102,18 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def import_flags(
-    file: Annotated[str, typer.Argument(metavar="FILE", show_default=False,
-                                        help="A file from `flagctl export` ('-' for stdin).")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", "-n",
-                                          help="Show the plan and change nothing.")] = False,
-    prune: Annotated[bool, typer.Option(
-        "--prune", help="Also delete flags that are not in the file.")] = False,
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", show_default=False, help="A file from `flagctl export` ('-' for stdin)."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Show the plan and change nothing.")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also delete flags that are not in the file.")
+    ] = False,
     json: Json = False,
     server: Server = None,
     admin_key: AdminKey = None,

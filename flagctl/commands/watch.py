@@ -25,8 +25,9 @@ def register(app: typer.Typer) -> None:
     app.command()(watch)
 
 
-def watch(json: Json = False, server: Server = None, sdk_key: SdkKey = None,
-          profile: Profile = None) -> None:
+def watch(
+    json: Json = False, server: Server = None, sdk_key: SdkKey = None, profile: Profile = None
+) -> None:
     """Watch every flag change live (Ctrl-C to quit).
 
     On a terminal: a live table that marks what just changed and shows the connection
@@ -44,6 +45,7 @@ def watch(json: Json = False, server: Server = None, sdk_key: SdkKey = None,
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if json or not output.stdout_is_terminal():
+
             def on_record(record: dict[str, Any]) -> None:
                 (output.print_json_line if json else output.print_watch_line)(record)
                 saver.changed()
@@ -51,6 +53,7 @@ def watch(json: Json = False, server: Server = None, sdk_key: SdkKey = None,
             follow(connection, state, on_record, _status_messages(connection))
         else:
             with output.live_watch(state) as live:
+
                 def on_live_record(record: dict[str, Any]) -> None:
                     live.refresh()
                     saver.changed()

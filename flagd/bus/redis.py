@@ -45,7 +45,10 @@ class RedisBus:
 
         # retry: a pooled connection can be stale after Redis restarts; retry once, reconnected.
         self._client = redis.Redis.from_url(
-            self.url, socket_connect_timeout=1.0, socket_timeout=None, health_check_interval=5,
+            self.url,
+            socket_connect_timeout=1.0,
+            socket_timeout=None,
+            health_check_interval=5,
             retry=Retry(NoBackoff(), 1),
         )
         self._tasks = [

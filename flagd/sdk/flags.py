@@ -107,8 +107,8 @@ class FlagReader:
 class InMemoryFlagClient(FlagReader):
     """Fixed flags for tests of code that uses flags: the same read API, no network.
 
-        client = InMemoryFlagClient([{"key": "new-checkout", "enabled": True,
-                                      "rollout_percentage": 100}])
+    client = InMemoryFlagClient([{"key": "new-checkout", "enabled": True,
+                                  "rollout_percentage": 100}])
     """
 
     status = "ready"

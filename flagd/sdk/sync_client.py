@@ -83,8 +83,10 @@ class FlagClient(FlagReader):
     def _refuse_own_thread(self) -> None:
         # Waiting on our own loop from inside it (an on_change callback) would never return.
         if threading.current_thread() is self._thread:
-            raise RuntimeError("FlagClient: call close() and wait_until_ready() from your "
-                               "own threads, not from an on_change callback")
+            raise RuntimeError(
+                "FlagClient: call close() and wait_until_ready() from your "
+                "own threads, not from an on_change callback"
+            )
 
     def _call(self, coroutine: Any, timeout: float | None = None) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)

@@ -35,9 +35,7 @@ CLIENT_FLAG_FIELDS = {
 }
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # RFC 3339: date, "T" (or "t"/space), time with optional fraction, and Z or an offset.
-RFC3339_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
-)
+RFC3339_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
 
 def unique_key(prefix: str = "flag") -> str:
@@ -139,5 +137,9 @@ def wait_past(timestamp: str) -> None:
     """Poll the (shared) host clock until it is past `timestamp` at millisecond resolution,
     so that the next write's timestamp can differ from it."""
     after = parse_time(timestamp) + timedelta(milliseconds=1)
-    wait_until(lambda: datetime.now(UTC) > after, timeout=2, interval=0.001,
-               what=f"the clock to pass {timestamp}")
+    wait_until(
+        lambda: datetime.now(UTC) > after,
+        timeout=2,
+        interval=0.001,
+        what=f"the clock to pass {timestamp}",
+    )

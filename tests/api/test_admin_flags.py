@@ -366,8 +366,11 @@ def test_put_version_counts_changes(admin: httpx.Client) -> None:
     flag = create(admin)
     versions = []
     for percentage in (10, 20, 30):
-        versions.append(admin.put(flag_path(flag["key"]), json={"rollout_percentage": percentage})
-                        .json()["version"])
+        versions.append(
+            admin.put(flag_path(flag["key"]), json={"rollout_percentage": percentage}).json()[
+                "version"
+            ]
+        )
     assert versions == [2, 3, 4]
 
 
@@ -389,8 +392,9 @@ def test_put_with_a_different_key_is_400(admin: httpx.Client, client: httpx.Clie
 
 
 def test_noop_put_records_nothing(admin: httpx.Client, client: httpx.Client) -> None:
-    flag = create(admin, description="same", enabled=True, rollout_percentage=5,
-                  targeted_users=["u1", "u2"])
+    flag = create(
+        admin, description="same", enabled=True, rollout_percentage=5, targeted_users=["u1", "u2"]
+    )
     before = revision(client)
     for body in (
         {},
@@ -425,8 +429,7 @@ def test_put_validation_errors(admin: httpx.Client) -> None:
 
 
 def test_put_unknown_ref_is_404(admin: httpx.Client) -> None:
-    assert_error(admin.put(flag_path(unique_key("nope")), json={"enabled": True}), 404,
-                 "not_found")
+    assert_error(admin.put(flag_path(unique_key("nope")), json={"enabled": True}), 404, "not_found")
 
 
 # --- If-Match -----------------------------------------------------------------------------
@@ -446,10 +449,14 @@ def test_if_match_forms_on_put_toggle_and_delete(admin: httpx.Client, form: str)
     assert toggle.status_code == 200, toggle.text
     assert toggle.json()["version"] == 3
     # Stale versions are refused on every write.
-    assert_error(admin.put(flag_path(flag["key"]), json={"enabled": True}, headers=header(2)),
-                 412, "version_conflict")
-    assert_error(admin.patch(flag_path(flag["key"]) + "/toggle", headers=header(1)),
-                 412, "version_conflict")
+    assert_error(
+        admin.put(flag_path(flag["key"]), json={"enabled": True}, headers=header(2)),
+        412,
+        "version_conflict",
+    )
+    assert_error(
+        admin.patch(flag_path(flag["key"]) + "/toggle", headers=header(1)), 412, "version_conflict"
+    )
     assert_error(admin.delete(flag_path(flag["key"]), headers=header(4)), 412, "version_conflict")
     assert admin.get(flag_path(flag["key"])).json()["version"] == 3
     delete = admin.delete(flag_path(flag["key"]), headers=header(3))
@@ -462,23 +469,39 @@ def test_stale_if_match_changes_nothing(admin: httpx.Client, client: httpx.Clien
     before = revision(client)
     assert_error(
         admin.put(flag_path(flag["id"]), json={"description": "x"}, headers={"If-Match": "7"}),
-        412, "version_conflict",
+        412,
+        "version_conflict",
     )
     assert revision(client) == before
     assert admin.get(flag_path(flag["id"])).json() == flag
 
 
 @pytest.mark.parametrize(
-    "value", ["abc", "*", "3,4", '"1", "2"', "", "W/1", "w/\"1\"", "-1", "1.0", "0x1", '"1',
-              "99999999999999999999999999", "\uff11"]
+    "value",
+    [
+        "abc",
+        "*",
+        "3,4",
+        '"1", "2"',
+        "",
+        "W/1",
+        'w/"1"',
+        "-1",
+        "1.0",
+        "0x1",
+        '"1',
+        "99999999999999999999999999",
+        "\uff11",
+    ],
 )
 def test_garbage_if_match_is_400(admin: httpx.Client, value: str) -> None:
     flag = create(admin)
     headers = {"If-Match": value.encode()}
     put = admin.put(flag_path(flag["key"]), json={"enabled": True}, headers=headers)
     assert_error(put, 400, "invalid_request")
-    assert_error(admin.patch(flag_path(flag["key"]) + "/toggle", headers=headers), 400,
-                 "invalid_request")
+    assert_error(
+        admin.patch(flag_path(flag["key"]) + "/toggle", headers=headers), 400, "invalid_request"
+    )
     assert_error(admin.delete(flag_path(flag["key"]), headers=headers), 400, "invalid_request")
     assert admin.get(flag_path(flag["key"])).json() == flag
 
@@ -491,30 +514,33 @@ def test_check_order_401_404_400_412(flagd: Flagd, admin: httpx.Client) -> None:
 
     # Wrong key beats everything, even an unknown ref with a bad body.
     with httpx.Client(base_url=flagd.url, headers={"X-Admin-API-Key": "wrong"}) as wrong:
-        assert_error(wrong.put(unknown, json=bad_body, headers={"If-Match": "abc"}), 401,
-                     "unauthorized")
+        assert_error(
+            wrong.put(unknown, json=bad_body, headers={"If-Match": "abc"}), 401, "unauthorized"
+        )
         assert_error(wrong.delete(unknown), 401, "unauthorized")
-        assert_error(wrong.patch(unknown + "/toggle", headers={"If-Match": "abc"}), 401,
-                     "unauthorized")
-        assert_error(wrong.put(known, content=b"{", headers={"If-Match": "9"}), 401,
-                     "unauthorized")
+        assert_error(
+            wrong.patch(unknown + "/toggle", headers={"If-Match": "abc"}), 401, "unauthorized"
+        )
+        assert_error(wrong.put(known, content=b"{", headers={"If-Match": "9"}), 401, "unauthorized")
     # Unknown ref beats a bad body and a bad If-Match.
     assert_error(admin.put(unknown, json=bad_body, headers={"If-Match": "abc"}), 404, "not_found")
     assert_error(admin.put(unknown, content=b"{", headers={"If-Match": "abc"}), 404, "not_found")
     assert_error(admin.patch(unknown + "/toggle", headers={"If-Match": "abc"}), 404, "not_found")
     assert_error(admin.delete(unknown, headers={"If-Match": "abc"}), 404, "not_found")
     # Known ref: a bad body (validation or JSON) beats a stale If-Match.
-    assert_validation_error(admin.put(known, json=bad_body, headers={"If-Match": "9"}),
-                            "rollout_percentage")
-    assert_error(admin.put(known, content=b"{", headers={"If-Match": "9"}), 400,
-                 "invalid_request")
-    assert_validation_error(admin.put(known, json={"key": "other"}, headers={"If-Match": "9"}),
-                            "key")
+    assert_validation_error(
+        admin.put(known, json=bad_body, headers={"If-Match": "9"}), "rollout_percentage"
+    )
+    assert_error(admin.put(known, content=b"{", headers={"If-Match": "9"}), 400, "invalid_request")
+    assert_validation_error(
+        admin.put(known, json={"key": "other"}, headers={"If-Match": "9"}), "key"
+    )
     # A malformed If-Match is a 400 too, before any version comparison.
     assert_error(admin.put(known, json={"enabled": True}, headers={"If-Match": "abc"}), 400)
     # Only then the version.
-    assert_error(admin.put(known, json={"enabled": True}, headers={"If-Match": "9"}), 412,
-                 "version_conflict")
+    assert_error(
+        admin.put(known, json={"enabled": True}, headers={"If-Match": "9"}), 412, "version_conflict"
+    )
     assert admin.get(known).json() == flag
 
 

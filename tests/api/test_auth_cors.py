@@ -149,8 +149,10 @@ def test_openapi_needs_no_key_and_describes_every_route(anon: httpx.Client) -> N
 # --- unknown routes and wrong methods -----------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/", "/nope", "/api", "/api/admin", "/health/", "/HEALTH",
-                                  "/api/v1/flags", "/favicon.ico"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/nope", "/api", "/api/admin", "/health/", "/HEALTH", "/api/v1/flags", "/favicon.ico"],
+)
 def test_unknown_route_is_404_json(anon: httpx.Client, admin: httpx.Client, path: str) -> None:
     response = admin.get(path) if path.startswith("/api/admin") else anon.get(path)
     assert_error(response, 404, "not_found")
@@ -246,7 +248,9 @@ def test_dashboard_origin_gets_cors_on_normal_responses(
     responses.append(client.get("/api/client/flags", headers={**origin, "If-None-Match": etag}))
     for response in responses:
         assert response.headers.get("Access-Control-Allow-Origin") == DASHBOARD, (
-            response.request.method, response.request.url, response.status_code
+            response.request.method,
+            response.request.url,
+            response.status_code,
         )
     # The browser may read the ETag it needs for If-None-Match / If-Match.
     exposed = responses[4].headers.get("Access-Control-Expose-Headers", "").lower()
@@ -254,18 +258,27 @@ def test_dashboard_origin_gets_cors_on_normal_responses(
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/admin/flags", "/api/admin/flags/x", "/api/admin/flags/x/toggle",
-             "/api/client/flags", "/api/client/stream"]
+    "path",
+    [
+        "/api/admin/flags",
+        "/api/admin/flags/x",
+        "/api/admin/flags/x/toggle",
+        "/api/client/flags",
+        "/api/client/stream",
+    ],
 )
 def test_dashboard_preflight_needs_no_key(anon: httpx.Client, path: str) -> None:
     assert_preflight_allowed(preflight(anon, path, DASHBOARD), DASHBOARD)
 
 
-def test_other_origin_gets_no_cors(
-    admin: httpx.Client, anon: httpx.Client
-) -> None:
-    for origin in ("https://evil.example", "http://localhost:3001", "http://localhost",
-                   "null", "HTTP://LOCALHOST:3000"):
+def test_other_origin_gets_no_cors(admin: httpx.Client, anon: httpx.Client) -> None:
+    for origin in (
+        "https://evil.example",
+        "http://localhost:3001",
+        "http://localhost",
+        "null",
+        "HTTP://LOCALHOST:3000",
+    ):
         response = admin.get("/api/admin/flags", headers={"Origin": origin})
         assert response.status_code == 200
         assert "Access-Control-Allow-Origin" not in response.headers
@@ -329,7 +342,9 @@ def test_dashboard_origin_gets_cors_on_the_stream(anon: httpx.Client) -> None:
         assert stream.headers["content-type"].startswith("text/event-stream")
         assert stream.headers.get("Access-Control-Allow-Origin") == DASHBOARD, dict(stream.headers)
     with anon.stream(
-        "GET", "/api/client/stream", params={"key": SDK_KEY},
+        "GET",
+        "/api/client/stream",
+        params={"key": SDK_KEY},
         headers={"Origin": "https://evil.example"},
     ) as stream:
         assert "Access-Control-Allow-Origin" not in stream.headers

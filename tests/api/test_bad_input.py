@@ -62,18 +62,23 @@ def body_cases() -> list[Case]:
         ("string", b'"x"', BODY_400),
         ("number", b"1", BODY_400),
         ("true", b"true", BODY_400),
-        ("huge-int-rollout", b'{"key": "huge", "rollout_percentage": ' + b"9" * 4400 + b"}",
-         BODY_400),
+        (
+            "huge-int-rollout",
+            b'{"key": "huge", "rollout_percentage": ' + b"9" * 4400 + b"}",
+            BODY_400,
+        ),
         ("nan-rollout", b'{"key": "nan", "rollout_percentage": NaN}', BODY_400),
         ("infinity-rollout", b'{"key": "inf", "rollout_percentage": Infinity}', BODY_400),
         ("overflow-float-rollout", b'{"key": "ovf", "rollout_percentage": 1e400}', BODY_400),
         ("exponent-rollout", b'{"key": "exp", "rollout_percentage": 1e2}', "validation_error"),
         ("nan-description", b'{"key": "nan", "description": NaN}', BODY_400),
         ("nan-enabled", b'{"key": "nan", "enabled": NaN}', BODY_400),
-        ("surrogate-description", b'{"key": "sur", "description": "\\ud800"}',
-         "validation_error"),
-        ("surrogate-user", b'{"key": "sur", "targeted_users": ["ok", "\\udfff"]}',
-         "validation_error"),
+        ("surrogate-description", b'{"key": "sur", "description": "\\ud800"}', "validation_error"),
+        (
+            "surrogate-user",
+            b'{"key": "sur", "targeted_users": ["ok", "\\udfff"]}',
+            "validation_error",
+        ),
         ("surrogate-key", b'{"key": "\\ud800"}', "validation_error"),
         ("surrogate-raw-bytes", b'{"key": "sur", "description": "\xed\xa0\x80"}', BODY_400),
         ("nul-description", b'{"key": "nul", "description": "a\\u0000b"}', "validation_error"),
@@ -81,36 +86,75 @@ def body_cases() -> list[Case]:
         ("nul-key", b'{"key": "a\\u0000"}', "validation_error"),
         ("key-object", b'{"key": {"$ne": null}}', "validation_error"),
         ("rollout-object", b'{"key": "obj", "rollout_percentage": {}}', "validation_error"),
-        ("users-nested-deep", b'{"key": "deep", "targeted_users": ' + b"[" * 5000 + b"]" * 5000
-         + b"}", BODY_400),
+        (
+            "users-nested-deep",
+            b'{"key": "deep", "targeted_users": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            BODY_400,
+        ),
     ]
     cases: list[Case] = []
     for name, body, codes in bodies:
         code_set = frozenset({codes} if isinstance(codes, str) else codes)
         json_type = {"Content-Type": "application/json"}
         cases.append(Case(f"post-{name}", "POST", FLAGS, body, json_type, 400, code_set))
-        cases.append(Case(f"put-{name}", "PUT", f"{FLAGS}/{TARGET}", body, json_type, 400,
-                          code_set))
+        cases.append(
+            Case(f"put-{name}", "PUT", f"{FLAGS}/{TARGET}", body, json_type, 400, code_set)
+        )
     return cases
 
 
 def content_type_cases() -> list[Case]:
     return [
-        Case("form-urlencoded", "POST", FLAGS, b"key=abc&enabled=true",
-             {"Content-Type": "application/x-www-form-urlencoded"}, 400),
-        Case("multipart", "POST", FLAGS,
-             b'--b\r\nContent-Disposition: form-data; name="key"\r\n\r\nabc\r\n--b--\r\n',
-             {"Content-Type": "multipart/form-data; boundary=b"}, 400),
+        Case(
+            "form-urlencoded",
+            "POST",
+            FLAGS,
+            b"key=abc&enabled=true",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            400,
+        ),
+        Case(
+            "multipart",
+            "POST",
+            FLAGS,
+            b'--b\r\nContent-Disposition: form-data; name="key"\r\n\r\nabc\r\n--b--\r\n',
+            {"Content-Type": "multipart/form-data; boundary=b"},
+            400,
+        ),
         Case("text-plain", "POST", FLAGS, b"hello", {"Content-Type": "text/plain"}, 400),
-        Case("xml", "POST", FLAGS, b"<flag><key>abc</key></flag>",
-             {"Content-Type": "application/xml"}, 400),
+        Case(
+            "xml",
+            "POST",
+            FLAGS,
+            b"<flag><key>abc</key></flag>",
+            {"Content-Type": "application/xml"},
+            400,
+        ),
         Case("no-content-type", "POST", FLAGS, b"{", {}, 400),
-        Case("octet-stream", "POST", FLAGS, bytes(range(256)),
-             {"Content-Type": "application/octet-stream"}, 400),
-        Case("latin1-charset", "POST", FLAGS, '{"key": "caf\xe9"}'.encode("latin-1"),
-             {"Content-Type": "application/json; charset=latin-1"}, 400),
-        Case("put-form", "PUT", f"{FLAGS}/{TARGET}", b"enabled=true",
-             {"Content-Type": "application/x-www-form-urlencoded"}, 400),
+        Case(
+            "octet-stream",
+            "POST",
+            FLAGS,
+            bytes(range(256)),
+            {"Content-Type": "application/octet-stream"},
+            400,
+        ),
+        Case(
+            "latin1-charset",
+            "POST",
+            FLAGS,
+            '{"key": "caf\xe9"}'.encode("latin-1"),
+            {"Content-Type": "application/json; charset=latin-1"},
+            400,
+        ),
+        Case(
+            "put-form",
+            "PUT",
+            f"{FLAGS}/{TARGET}",
+            b"enabled=true",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            400,
+        ),
     ]
 
 
@@ -154,33 +198,86 @@ def ref_cases() -> list[Case]:
             ("DELETE", "", None),
             ("PATCH", "/toggle", None),
         ):
-            cases.append(Case(f"ref{index}-{method}", method, f"{FLAGS}/{ref}{suffix}", body,
-                              {"Content-Type": "application/json"}, 404,
-                              frozenset({"not_found"})))
+            cases.append(
+                Case(
+                    f"ref{index}-{method}",
+                    method,
+                    f"{FLAGS}/{ref}{suffix}",
+                    body,
+                    {"Content-Type": "application/json"},
+                    404,
+                    frozenset({"not_found"}),
+                )
+            )
     return cases
 
 
 def header_cases() -> list[Case]:
     cases: list[Case] = []
     for index, value in enumerate(
-        ["\uff13".encode(), "ü".encode(), "\u00e9".encode("latin-1"), b"\xff\xfe", b"1 2",
-         b'W/"1", "1"', b"1" * 200, b"W/", b'""', b'"\xc3\xbc"']
+        [
+            "\uff13".encode(),
+            "ü".encode(),
+            "\u00e9".encode("latin-1"),
+            b"\xff\xfe",
+            b"1 2",
+            b'W/"1", "1"',
+            b"1" * 200,
+            b"W/",
+            b'""',
+            b'"\xc3\xbc"',
+        ]
     ):
         for method, suffix, body in (
             ("PUT", "", b'{"enabled": true}'),
             ("DELETE", "", None),
             ("PATCH", "/toggle", None),
         ):
-            cases.append(Case(f"if-match{index}-{method}", method, f"{FLAGS}/{TARGET}{suffix}",
-                              body, {"If-Match": value, "Content-Type": "application/json"},
-                              400, frozenset({"invalid_request"})))
+            cases.append(
+                Case(
+                    f"if-match{index}-{method}",
+                    method,
+                    f"{FLAGS}/{TARGET}{suffix}",
+                    body,
+                    {"If-Match": value, "Content-Type": "application/json"},
+                    400,
+                    frozenset({"invalid_request"}),
+                )
+            )
     # A non-ASCII key header is simply a wrong key.
-    cases.append(Case("unicode-admin-key", "GET", FLAGS, None,
-                      {"X-Admin-API-Key": "schlüssel".encode()}, 401, frozenset({"unauthorized"})))
-    cases.append(Case("latin1-admin-key", "GET", FLAGS, None,
-                      {"X-Admin-API-Key": b"\xe9\xff"}, 401, frozenset({"unauthorized"})))
-    cases.append(Case("unicode-sdk-key", "GET", "/api/client/flags", None,
-                      {"X-SDK-Key": "ключ".encode()}, 401, frozenset({"unauthorized"})))
+    cases.append(
+        Case(
+            "unicode-admin-key",
+            "GET",
+            FLAGS,
+            None,
+            {"X-Admin-API-Key": "schlüssel".encode()},
+            401,
+            frozenset({"unauthorized"}),
+        )
+    )
+    cases.append(
+        Case(
+            "latin1-admin-key",
+            "GET",
+            FLAGS,
+            None,
+            {"X-Admin-API-Key": b"\xe9\xff"},
+            401,
+            frozenset({"unauthorized"}),
+        )
+    )
+    cases.append(
+        Case(
+            "unicode-sdk-key",
+            "GET",
+            "/api/client/flags",
+            None,
+            {"X-SDK-Key": "ключ".encode()},
+            401,
+            frozenset({"unauthorized"}),
+        )
+    )
     return cases
 
 
@@ -219,8 +316,21 @@ def test_bad_input_changed_nothing(flagd: Flagd, target: dict[str, object]) -> N
     with flagd.admin() as admin:
         assert admin.get(f"{FLAGS}/{TARGET}").json() == target
         keys = {flag["key"] for flag in admin.get(FLAGS).json()}
-    assert not keys & {"a", "abc", "huge", "nan", "inf", "ovf", "exp", "sur", "nul", "obj",
-                       "deep", "big", "caf"}
+    assert not keys & {
+        "a",
+        "abc",
+        "huge",
+        "nan",
+        "inf",
+        "ovf",
+        "exp",
+        "sur",
+        "nul",
+        "obj",
+        "deep",
+        "big",
+        "caf",
+    }
 
 
 def test_daemon_healthy_after_the_table(flagd: Flagd) -> None:
@@ -242,8 +352,10 @@ def test_no_5xx_was_counted(flagd: Flagd) -> None:
     with httpx.Client(base_url=flagd.url, timeout=10) as plain:
         text = plain.get("/metrics").text
     server_errors = [
-        line for line in text.splitlines()
-        if line.startswith("flagd_http_requests") and re.search(r'status="5\d\d"', line)
+        line
+        for line in text.splitlines()
+        if line.startswith("flagd_http_requests")
+        and re.search(r'status="5\d\d"', line)
         and not line.rstrip().endswith(" 0.0")
     ]
     assert server_errors == []
@@ -254,8 +366,9 @@ def test_no_5xx_was_counted(flagd: Flagd) -> None:
 
 @pytest.fixture(scope="module")
 def small_limit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flagd]:
-    daemon = Flagd(data_dir=tmp_path_factory.mktemp("small-limit"),
-                   extra_env={"FLAGD_MAX_BODY_BYTES": "1024"})
+    daemon = Flagd(
+        data_dir=tmp_path_factory.mktemp("small-limit"), extra_env={"FLAGD_MAX_BODY_BYTES": "1024"}
+    )
     try:
         daemon.start()
         yield daemon
@@ -297,8 +410,7 @@ def test_body_over_a_configured_limit_is_413(small_limit: Flagd) -> None:
         at_limit = padded_create_body(1024)
         assert len(at_limit) == 1024
         assert admin.post(FLAGS, content=at_limit).status_code == 201
-        assert_error(admin.post(FLAGS, content=padded_create_body(1025)), 413,
-                     "payload_too_large")
+        assert_error(admin.post(FLAGS, content=padded_create_body(1025)), 413, "payload_too_large")
         assert admin.get(f"{FLAGS}/{flag['key']}").json() == flag
     with httpx.Client(base_url=small_limit.url) as plain:
         assert plain.get("/health").status_code == 200
@@ -389,12 +501,17 @@ def test_a_10k_ref_gets_a_json_404(flagd: Flagd) -> None:
 @pytest.mark.parametrize(
     "request_bytes",
     [
-        pytest.param(b"GET /health HTTP/1.1\r\nHost: x\r\nIf-Match: " + b"1" * 70_000
-                     + b"\r\n\r\n", id="70k-header"),
-        pytest.param(b"GET /health HTTP/1.1\r\nHost: x\r\nIf-Match: \x01\r\n\r\n",
-                     id="control-char-header"),
-        pytest.param(b"POST /api/admin/flags HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
-                     id="bad-content-length"),
+        pytest.param(
+            b"GET /health HTTP/1.1\r\nHost: x\r\nIf-Match: " + b"1" * 70_000 + b"\r\n\r\n",
+            id="70k-header",
+        ),
+        pytest.param(
+            b"GET /health HTTP/1.1\r\nHost: x\r\nIf-Match: \x01\r\n\r\n", id="control-char-header"
+        ),
+        pytest.param(
+            b"POST /api/admin/flags HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            id="bad-content-length",
+        ),
     ],
 )
 def test_malformed_http_framing_is_refused_and_the_daemon_keeps_serving(
@@ -407,4 +524,3 @@ def test_malformed_http_framing_is_refused_and_the_daemon_keeps_serving(
     assert 400 <= status < 500
     with httpx.Client(base_url=flagd.url, timeout=5) as plain:
         assert plain.get("/health").text == "ok"
-

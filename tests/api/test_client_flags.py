@@ -26,8 +26,9 @@ def flag_path(ref: str) -> str:
 
 
 def test_shape_and_etag(admin: httpx.Client, client: httpx.Client) -> None:
-    created = create(admin, description="client view", enabled=True, rollout_percentage=10,
-                     targeted_users=["u"])
+    created = create(
+        admin, description="client view", enabled=True, rollout_percentage=10, targeted_users=["u"]
+    )
     response = client.get(CLIENT_FLAGS)
     assert response.status_code == 200
     assert is_json(response)
@@ -136,10 +137,10 @@ def test_query_key_works_on_client_routes(flagd: Flagd) -> None:
 def test_query_key_never_opens_admin_routes(flagd: Flagd) -> None:
     with httpx.Client(base_url=flagd.url, timeout=10) as plain:
         for value in (ADMIN_KEY, SDK_KEY):
-            assert_error(plain.get("/api/admin/flags", params={"key": value}), 401,
-                         "unauthorized")
-            response = plain.post("/api/admin/flags", params={"key": value},
-                                  json={"key": unique_key("q")})
+            assert_error(plain.get("/api/admin/flags", params={"key": value}), 401, "unauthorized")
+            response = plain.post(
+                "/api/admin/flags", params={"key": value}, json={"key": unique_key("q")}
+            )
             assert_error(response, 401, "unauthorized")
 
 
@@ -148,8 +149,11 @@ def test_keys_do_not_cross(flagd: Flagd) -> None:
         # The SDK key never opens admin routes, in either header.
         for headers in ({"X-SDK-Key": SDK_KEY}, {"X-Admin-API-Key": SDK_KEY}):
             assert_error(plain.get("/api/admin/flags", headers=headers), 401, "unauthorized")
-            assert_error(plain.post("/api/admin/flags", headers=headers,
-                                    json={"key": unique_key("x")}), 401, "unauthorized")
+            assert_error(
+                plain.post("/api/admin/flags", headers=headers, json={"key": unique_key("x")}),
+                401,
+                "unauthorized",
+            )
         # The admin key never opens client routes, in either header or the query.
         for headers in ({"X-Admin-API-Key": ADMIN_KEY}, {"X-SDK-Key": ADMIN_KEY}):
             assert_error(plain.get(CLIENT_FLAGS, headers=headers), 401, "unauthorized")

@@ -41,8 +41,9 @@ def test_concurrent_toggles_are_serialised(
     start = revision(client)
     path = f"{FLAGS}/{flag['id']}/toggle"
     responses = run_concurrently(flagd.url, [("PATCH", path, {})] * 50)
-    assert [r.status_code for r in responses] == [200] * 50, [r.text for r in responses
-                                                              if r.status_code != 200]
+    assert [r.status_code for r in responses] == [200] * 50, [
+        r.text for r in responses if r.status_code != 200
+    ]
     versions = sorted(r.json()["version"] for r in responses)
     assert versions == list(range(2, 52))
     # Each response's enabled matches the parity of its version (toggles alternate).
@@ -63,8 +64,9 @@ def test_concurrent_creates_of_one_key(
 ) -> None:
     key = unique_key("same")
     start = revision(client)
-    requests = [("POST", FLAGS, {"json": {"key": key, "description": f"writer {i}"}})
-                for i in range(20)]
+    requests = [
+        ("POST", FLAGS, {"json": {"key": key, "description": f"writer {i}"}}) for i in range(20)
+    ]
     responses = run_concurrently(flagd.url, requests)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 19, statuses
@@ -83,8 +85,11 @@ def test_concurrent_if_match_updates_let_one_win(
     flag = create(admin, unique_key("cas"))
     start = revision(client)
     requests = [
-        ("PUT", f"{FLAGS}/{flag['key']}",
-         {"json": {"rollout_percentage": i + 1}, "headers": {"If-Match": '"1"'}})
+        (
+            "PUT",
+            f"{FLAGS}/{flag['key']}",
+            {"json": {"rollout_percentage": i + 1}, "headers": {"If-Match": '"1"'}},
+        )
         for i in range(10)
     ]
     responses = run_concurrently(flagd.url, requests)
@@ -121,8 +126,9 @@ def test_concurrent_mixed_writes_keep_revisions_contiguous(
 
 def test_restart_keeps_flags_versions_order_and_revision(flagd: Flagd) -> None:
     with flagd.admin() as admin:
-        made = [create(admin, unique_key(f"keep{i}"), targeted_users=[f"u{i}", "é"])
-                for i in range(4)]
+        made = [
+            create(admin, unique_key(f"keep{i}"), targeted_users=[f"u{i}", "é"]) for i in range(4)
+        ]
         admin.patch(f"{FLAGS}/{made[0]['key']}/toggle")
         admin.put(f"{FLAGS}/{made[1]['key']}", json={"rollout_percentage": 42})
         assert admin.delete(f"{FLAGS}/{made[2]['key']}").status_code == 204
@@ -144,9 +150,12 @@ def test_restart_keeps_flags_versions_order_and_revision(flagd: Flagd) -> None:
         after_client = client.get("/api/client/flags")
         assert after_client.json() == before_client.json()
         assert after_client.headers["ETag"] == before_client.headers["ETag"]
-        assert client.get(
-            "/api/client/flags", headers={"If-None-Match": before_client.headers["ETag"]}
-        ).status_code == 304
+        assert (
+            client.get(
+                "/api/client/flags", headers={"If-None-Match": before_client.headers["ETag"]}
+            ).status_code
+            == 304
+        )
         # Revisions continue where they were.
         with flagd.admin() as admin:
             toggled = admin.patch(f"{FLAGS}/{made[3]['key']}/toggle").json()

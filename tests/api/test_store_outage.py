@@ -54,8 +54,7 @@ class TcpProxy:
         listener.settimeout(0.05)
         self._listener = listener
         self._stopping.clear()
-        self._accepting = threading.Thread(target=self._accept_loop, args=(listener,),
-                                           daemon=True)
+        self._accepting = threading.Thread(target=self._accept_loop, args=(listener,), daemon=True)
         self._accepting.start()
         return self
 
@@ -158,8 +157,11 @@ def test_reads_serve_from_memory_and_writes_fail_fast_while_the_store_is_down(
 ) -> None:
     proxy.start()
     daemon = make_flagd(proxied_url).start()
-    with daemon.admin() as admin, daemon.client() as client, \
-            httpx.Client(base_url=daemon.url, timeout=10) as anon:
+    with (
+        daemon.admin() as admin,
+        daemon.client() as client,
+        httpx.Client(base_url=daemon.url, timeout=10) as anon,
+    ):
         flags = [create(admin, unique_key(f"out{i}")) for i in range(3)]
         admin.patch(f"{FLAGS}/{flags[0]['key']}/toggle")
         before = client.get("/api/client/flags")
@@ -173,15 +175,22 @@ def test_reads_serve_from_memory_and_writes_fail_fast_while_the_store_is_down(
             assert response.status_code == 200
             assert response.json() == before.json()
             assert response.headers["ETag"] == before.headers["ETag"]
-        assert client.get(
-            "/api/client/flags", headers={"If-None-Match": before.headers["ETag"]}
-        ).status_code == 304
+        assert (
+            client.get(
+                "/api/client/flags", headers={"If-None-Match": before.headers["ETag"]}
+            ).status_code
+            == 304
+        )
 
         writes: list[tuple[str, Callable[[], httpx.Response]]] = [
             ("create", lambda: admin.post(FLAGS, json={"key": unique_key("down")})),
             ("toggle", lambda: admin.patch(f"{FLAGS}/{flags[1]['key']}/toggle")),
-            ("update", lambda: admin.put(f"{FLAGS}/{flags[1]['key']}",
-                                         json={"description": "during outage"})),
+            (
+                "update",
+                lambda: admin.put(
+                    f"{FLAGS}/{flags[1]['key']}", json={"description": "during outage"}
+                ),
+            ),
             ("delete", lambda: admin.delete(f"{FLAGS}/{flags[2]['key']}")),
             ("create-again", lambda: admin.post(FLAGS, json={"key": unique_key("down")})),
         ]
@@ -212,8 +221,12 @@ def test_reads_serve_from_memory_and_writes_fail_fast_while_the_store_is_down(
             assert_error(response, 503, "store_unavailable")
             return None
 
-        created = wait_until(write_succeeds, RECOVERY_DEADLINE, interval=0.1,
-                             what="a write to succeed after the store came back").json()
+        created = wait_until(
+            write_succeeds,
+            RECOVERY_DEADLINE,
+            interval=0.1,
+            what="a write to succeed after the store came back",
+        ).json()
         state = client_state(client)
         assert state["revision"] == before.json()["revision"] + 1
         assert state["flags"][0]["id"] == created["id"]
@@ -228,8 +241,11 @@ def test_flagd_started_while_the_store_is_down_becomes_ready_when_it_is_back(
     proxy: TcpProxy, proxied_url: str, make_flagd: Callable[[str], Flagd]
 ) -> None:
     daemon = make_flagd(proxied_url).start(wait_ready=False)
-    with daemon.admin() as admin, daemon.client() as client, \
-            httpx.Client(base_url=daemon.url, timeout=10) as anon:
+    with (
+        daemon.admin() as admin,
+        daemon.client() as client,
+        httpx.Client(base_url=daemon.url, timeout=10) as anon,
+    ):
         health = anon.get("/health")
         assert health.status_code == 200 and health.text.strip() == "ok"
         assert_error(anon.get("/ready"), 503, "store_unavailable")
@@ -242,8 +258,12 @@ def test_flagd_started_while_the_store_is_down_becomes_ready_when_it_is_back(
 
         proxy.start()
 
-        wait_until(lambda: anon.get("/ready").status_code == 200, RECOVERY_DEADLINE,
-                   interval=0.1, what="/ready after the store came up")
+        wait_until(
+            lambda: anon.get("/ready").status_code == 200,
+            RECOVERY_DEADLINE,
+            interval=0.1,
+            what="/ready after the store came up",
+        )
         assert anon.get("/ready").text.strip() == "ok"
         state = client_state(client)
         assert state == {**state, "revision": 0, "flags": []}

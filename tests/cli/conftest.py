@@ -75,8 +75,11 @@ class Cli:
 
     def env(self, **overrides: str | None) -> dict[str, str]:
         env = clean_env(self.home)
-        for name, value in (("FLAGCTL_SERVER", self.server), ("FLAGCTL_ADMIN_KEY", self.admin_key),
-                            ("FLAGCTL_SDK_KEY", self.sdk_key)):
+        for name, value in (
+            ("FLAGCTL_SERVER", self.server),
+            ("FLAGCTL_ADMIN_KEY", self.admin_key),
+            ("FLAGCTL_SDK_KEY", self.sdk_key),
+        ):
             if value:
                 env[name] = value
         env.update(self.extra)
@@ -87,8 +90,13 @@ class Cli:
                 env[name] = value
         return env
 
-    def run(self, *args: str, input: str | None = None, timeout: float = 30,
-            env: dict[str, str] | None = None) -> Result:
+    def run(
+        self,
+        *args: str,
+        input: str | None = None,
+        timeout: float = 30,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         proc = subprocess.run(
             [str(FLAGCTL), *args],
             input=input if input is not None else "",
@@ -160,8 +168,17 @@ class Tmux:
         self.env = cli.env(TERM="xterm-256color")
         self.env.pop("NO_COLOR", None)
         self.env.pop("COLUMNS", None)
-        self.tmux("new-session", "-d", "-x", str(width), "-y", str(height), "-s", "t",
-                  "env PS1='READY$ ' bash --norc --noprofile")
+        self.tmux(
+            "new-session",
+            "-d",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "-s",
+            "t",
+            "env PS1='READY$ ' bash --norc --noprofile",
+        )
         self.socket_path = self.flag("socket_path")
         try:
             wait_until(lambda: self.screen().rstrip().endswith("READY$"), what="the prompt")
@@ -170,8 +187,13 @@ class Tmux:
             raise
 
     def tmux(self, *args: str) -> str:
-        result = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args],
-                                capture_output=True, text=True, env=self.env, timeout=10)
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=10,
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -196,8 +218,12 @@ class Tmux:
         self.tmux("send-keys", "-t", "t", "Enter")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
-                       env=self.env, timeout=10)
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"],
+            capture_output=True,
+            env=self.env,
+            timeout=10,
+        )
         Path(self.socket_path).unlink(missing_ok=True)
 
 

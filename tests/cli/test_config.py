@@ -56,13 +56,14 @@ def test_precedence_option_env_profile(home: Path) -> None:
     cli.ok("config", "set", "server", "http://profile.example:1")
     cli.ok("config", "set", "admin_key", "profile-admin-key-1111")
     assert show(cli)["server"]["value"] == "http://profile.example:1"
-    assert show(cli)["admin_key"] == {"value": "****1111",
-                                      "source": show(cli)["server"]["source"]}
+    assert show(cli)["admin_key"] == {"value": "****1111", "source": show(cli)["server"]["source"]}
     assert show(cli)["server"]["source"].startswith("profile 'default'")
     cli.server, cli.admin_key = "http://env.example:2", "env-admin-key-2222"
     settings = show(cli)
     assert (settings["server"]["value"], settings["server"]["source"]) == (
-        "http://env.example:2", "FLAGCTL_SERVER")
+        "http://env.example:2",
+        "FLAGCTL_SERVER",
+    )
     assert settings["admin_key"] == {"value": "****2222", "source": "FLAGCTL_ADMIN_KEY"}
     settings = show(cli, "--server", "http://option.example:3", "--admin-key", "opt-key-3333")
     assert settings["server"] == {"value": "http://option.example:3", "source": "--server"}
@@ -75,8 +76,9 @@ def test_named_profiles_against_a_real_server(local_flagd: tuple[Flagd, Path], h
     cli = Cli(home)
     cli.ok("config", "set", "server", daemon.url, "--profile", "dev")
     # A key typed on stdin (hidden on a terminal), so it never lands in shell history.
-    result = cli.ok("config", "set", "admin_key", "--profile", "dev",
-                    input=keys["admin_api_key"] + "\n")
+    result = cli.ok(
+        "config", "set", "admin_key", "--profile", "dev", input=keys["admin_api_key"] + "\n"
+    )
     assert keys["admin_api_key"] not in result.err
     key = unique_key()
     cli.ok("create", key, "--profile", "dev")
@@ -99,7 +101,9 @@ def test_config_file_is_private_and_keys_are_masked(home: Path) -> None:
     for shown in (text, json_text):
         assert "secret-sdk-key-9876" not in shown and "****9876" in shown
     assert json.loads(json_text)["profiles"]["prod"] == {
-        "server": "https://flags.example.com", "sdk_key": "****9876"}
+        "server": "https://flags.example.com",
+        "sdk_key": "****9876",
+    }
     cli.ok("config", "unset", "sdk_key", "-p", "prod")
     assert "sdk_key" not in path.read_text()
     assert "not set" in one_error_line(cli.fails(1, "config", "unset", "sdk_key", "-p", "prod"))
@@ -109,7 +113,8 @@ def test_config_usage_errors(home: Path) -> None:
     cli = Cli(home)
     assert "unknown setting" in one_error_line(cli.fails(2, "config", "set", "colour", "x"))
     assert "invalid profile" in one_error_line(
-        cli.fails(2, "config", "set", "server", "x", "-p", "bad name"))
+        cli.fails(2, "config", "set", "server", "x", "-p", "bad name")
+    )
     path = Path(cli.ok("config", "path").out.strip())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("[default\nserver=")

@@ -51,8 +51,14 @@ def test_every_vector_offline_with_flagd_stopped(flagd, cli: Cli, tmp_path: Path
             targets = [arg for user in setting["targeted_users"] for arg in ("--target", user)]
             exists = cli.run("get", setting["key"]).code == 0
             command = ["update", "--clear-targets"] if exists else ["create"]
-            cli.ok(*command, setting["key"], "--enabled" if setting["enabled"] else "--disabled",
-                   "--rollout", str(setting["rollout_percentage"]), *targets)
+            cli.ok(
+                *command,
+                setting["key"],
+                "--enabled" if setting["enabled"] else "--disabled",
+                "--rollout",
+                str(setting["rollout_percentage"]),
+                *targets,
+            )
         home = tmp_path / f"round-{number}"
         home.mkdir()
         Cli(home, cli.server, None, cli.sdk_key).ok("pull")
@@ -78,7 +84,8 @@ def test_every_vector_offline_with_flagd_stopped(flagd, cli: Cli, tmp_path: Path
                 assert set(got[user]) == EVAL_FIELDS
                 for vector in by_user[user]:
                     assert got[user]["flags"][vector["flag"]["key"]] == expected_result(vector), (
-                        vector)
+                        vector
+                    )
             # The single-user form agrees with the batch form.
             user = users[0]
             single = offline.ok("eval", user, *keys, "--json").json()
@@ -139,8 +146,11 @@ def test_refresh_pulls_first(cli: Cli) -> None:
     cli.ok("create", key, "--enabled", "--rollout", "100")
     assert cli.ok("eval", "u", key, "--json").json()["flags"][key]["reason"] == "not_found"
     refreshed = cli.ok("eval", "u", key, "--json", "--refresh").json()
-    assert refreshed["flags"][key] == {"enabled": True, "reason": "rollout",
-                                       "bucket": bucket(key, "u")}
+    assert refreshed["flags"][key] == {
+        "enabled": True,
+        "reason": "rollout",
+        "bucket": bucket(key, "u"),
+    }
 
 
 def test_refresh_with_flagd_unreachable_fails_clearly(cli: Cli) -> None:
@@ -161,8 +171,11 @@ def test_users_from_stdin_as_json_lines(cli: Cli) -> None:
     assert lines[0]["flags"][key] == {"enabled": True, "reason": "targeted", "bucket": None}
     for line in lines[1:]:
         user_bucket = bucket(key, line["user_id"])
-        assert line["flags"][key] == {"enabled": user_bucket < 50, "reason": "rollout",
-                                      "bucket": user_bucket}
+        assert line["flags"][key] == {
+            "enabled": user_bucket < 50,
+            "reason": "rollout",
+            "bucket": user_bucket,
+        }
 
 
 def test_eval_needs_a_user(cli: Cli) -> None:
@@ -179,6 +192,8 @@ def test_eval_is_offline_even_with_a_wrong_key(cli: Cli) -> None:
 @pytest.mark.parametrize("command", [["list"], ["pull"]])
 def test_the_cache_is_the_client_snapshot(cli: Cli, command: list[str]) -> None:
     cli.ok(*command)
-    revision = httpx.get(cli.server + "/api/client/flags",  # type: ignore[operator]
-                         headers={"X-SDK-Key": cli.sdk_key or ""}).json()["revision"]
+    revision = httpx.get(
+        cli.server + "/api/client/flags",  # type: ignore[operator]
+        headers={"X-SDK-Key": cli.sdk_key or ""},
+    ).json()["revision"]
     assert cli.ok("eval", "u", "--json").json()["revision"] == revision

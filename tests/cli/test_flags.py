@@ -9,18 +9,44 @@ import httpx
 from tests.cli.conftest import FLAGCTL, Cli, Tmux, one_error_line, unique_key
 from tests.conftest import free_port
 
-FLAG_FIELDS = {"id", "key", "description", "enabled", "rollout_percentage", "targeted_users",
-               "version", "created_at", "updated_at"}
+FLAG_FIELDS = {
+    "id",
+    "key",
+    "description",
+    "enabled",
+    "rollout_percentage",
+    "targeted_users",
+    "version",
+    "created_at",
+    "updated_at",
+}
 
 
 def test_create_with_every_field_and_json_shape(cli: Cli, admin: httpx.Client) -> None:
     key = unique_key()
-    flag = cli.ok("create", key, "-d", "New checkout", "--enabled", "--rollout", "25",
-                  "--target", "alice", "-t", "bob", "--json").json()
+    flag = cli.ok(
+        "create",
+        key,
+        "-d",
+        "New checkout",
+        "--enabled",
+        "--rollout",
+        "25",
+        "--target",
+        "alice",
+        "-t",
+        "bob",
+        "--json",
+    ).json()
     assert set(flag) == FLAG_FIELDS
-    assert (flag["key"], flag["description"], flag["enabled"], flag["rollout_percentage"],
-            flag["targeted_users"], flag["version"]) == (
-        key, "New checkout", True, 25, ["alice", "bob"], 1)
+    assert (
+        flag["key"],
+        flag["description"],
+        flag["enabled"],
+        flag["rollout_percentage"],
+        flag["targeted_users"],
+        flag["version"],
+    ) == (key, "New checkout", True, 25, ["alice", "bob"], 1)
     assert admin.get(f"/api/admin/flags/{key}").json() == flag
 
 
@@ -75,8 +101,20 @@ def test_list_with_only_the_sdk_key(cli: Cli) -> None:
 def test_update_fields_and_targets(cli: Cli) -> None:
     key = unique_key()
     cli.ok("create", key, "-t", "alice", "-t", "bob")
-    flag = cli.ok("update", key, "--description", "d2", "--enabled", "--rollout", "40",
-                  "--add-target", "carol", "--remove-target", "alice", "--json").json()
+    flag = cli.ok(
+        "update",
+        key,
+        "--description",
+        "d2",
+        "--enabled",
+        "--rollout",
+        "40",
+        "--add-target",
+        "carol",
+        "--remove-target",
+        "alice",
+        "--json",
+    ).json()
     assert (flag["description"], flag["enabled"], flag["rollout_percentage"]) == ("d2", True, 40)
     assert flag["targeted_users"] == ["bob", "carol"]
     assert flag["version"] == 2
@@ -185,8 +223,23 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 
 def test_help_and_version(cli: Cli) -> None:
     help_text = cli.ok("--help").out
-    for command in ("create", "update", "enable", "disable", "toggle", "delete", "get", "list",
-                    "pull", "export", "import", "watch", "eval", "version", "config"):
+    for command in (
+        "create",
+        "update",
+        "enable",
+        "disable",
+        "toggle",
+        "delete",
+        "get",
+        "list",
+        "pull",
+        "export",
+        "import",
+        "watch",
+        "eval",
+        "version",
+        "config",
+    ):
         assert f"  {command} " in help_text, command
     assert "FLAGCTL_SERVER" in help_text
     assert cli.ok("version").out.startswith("flagctl ")
@@ -196,8 +249,9 @@ def test_help_and_version(cli: Cli) -> None:
         assert cli.ok(command, "--help").out.startswith("Usage: flagctl ")
 
 
-def test_at_a_terminal_delete_asks_and_list_is_a_table(cli: Cli, tmux: Tmux,
-                                                       admin: httpx.Client) -> None:
+def test_at_a_terminal_delete_asks_and_list_is_a_table(
+    cli: Cli, tmux: Tmux, admin: httpx.Client
+) -> None:
     key = unique_key()
     cli.ok("create", key, "--rollout", "30", "-t", "a")
     flagctl = shlex.quote(str(FLAGCTL))

@@ -32,8 +32,17 @@ def cached_server(home: Path) -> str:
     """A snapshot cached for a server where nothing listens."""
     server = f"http://127.0.0.1:{free_port()}"
     flags = [
-        Flag(f"00000000-0000-4000-8000-00000000000{n}", key, "", n % 2 == 0, 10 * n, (), 1,
-             "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.000Z")
+        Flag(
+            f"00000000-0000-4000-8000-00000000000{n}",
+            key,
+            "",
+            n % 2 == 0,
+            10 * n,
+            (),
+            1,
+            "2026-01-01T00:00:00.000Z",
+            "2026-01-01T00:00:00.000Z",
+        )
         for n, key in enumerate(["dark-mode", "new-checkout", "dashboard-beta"])
     ]
     with mock.patch.dict(os.environ, clean_env(home)):
@@ -59,7 +68,10 @@ def test_flag_keys_complete_from_the_cache_with_no_network(home: Path) -> None:
     cli = Cli(home, cached_server(home))
     assert complete(cli, "bash", "flagctl toggle d") == ["dark-mode", "dashboard-beta"]
     assert complete(cli, "bash", "flagctl eval user-1 ") == [
-        "dark-mode", "new-checkout", "dashboard-beta"]
+        "dark-mode",
+        "new-checkout",
+        "dashboard-beta",
+    ]
     assert "new-checkout\toff, 10%" in complete(cli, "fish", "flagctl get n")
     assert '"dark-mode":"on, 0%"' in "".join(complete(cli, "zsh", "flagctl delete d"))
     # Another server: its own (missing) snapshot, so nothing to offer, and no error.
@@ -83,14 +95,22 @@ def loaded_modules(home: Path, server: str, *args: str) -> set[str]:
         "main()\n"
     )
     env = Cli(home, server).env()
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=30, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30, cwd=REPO
+    )
     assert result.returncode == 0, result.stderr
     return set(json.loads(out.read_text()))
 
 
-@pytest.mark.parametrize("args", [["--help"], ["eval", "--help"], ["eval", "user-42"],
-                                  ["eval", "user-42", "--json", "--explain"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["eval", "--help"],
+        ["eval", "user-42"],
+        ["eval", "user-42", "--json", "--explain"],
+    ],
+)
 def test_help_and_offline_eval_stay_light(home: Path, args: list[str]) -> None:
     """Typer's own coercion would import Pydantic (~100 ms); Rich is for terminals only."""
     modules = loaded_modules(home, cached_server(home), *args)

@@ -44,8 +44,10 @@ def test_pull_writes_the_sdk_cache(cli: Cli, admin: httpx.Client) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
     cached = read_snapshot(path)
     assert cached is not None and cached.server == cli.server
-    body = httpx.get(cli.server + "/api/client/flags",  # type: ignore[operator]
-                     headers={"X-SDK-Key": cli.sdk_key or ""}).json()
+    body = httpx.get(
+        cli.server + "/api/client/flags",  # type: ignore[operator]
+        headers={"X-SDK-Key": cli.sdk_key or ""},
+    ).json()
     assert cached.snapshot.revision == body["revision"] == result["revision"]
     assert [f.to_dict() for f in cached.snapshot.flags] == body["flags"]
     assert "pulled revision" in cli.ok("pull").err
@@ -57,8 +59,15 @@ def test_export_to_stdout_and_file(cli: Cli) -> None:
     document = cli.ok("export").json()
     assert document["format"] == "flagctl-export/1"
     mine = [flag for flag in document["flags"] if flag["key"] == key]
-    assert mine == [{"key": key, "description": "exported", "enabled": False,
-                     "rollout_percentage": 7, "targeted_users": ["z", "a"]}]
+    assert mine == [
+        {
+            "key": key,
+            "description": "exported",
+            "enabled": False,
+            "rollout_percentage": 7,
+            "targeted_users": ["z", "a"],
+        }
+    ]
     result = cli.ok("export", "--output", "out.json")
     assert result.out == "" and "out.json" in result.err
     assert json.loads((cli.home / "out.json").read_text()) == document
@@ -66,9 +75,16 @@ def test_export_to_stdout_and_file(cli: Cli) -> None:
 
 def test_export_wipe_import_round_trips_exactly(cli: Cli, admin: httpx.Client) -> None:
     for index in range(5):
-        cli.ok("create", unique_key("rt"), "-d", f"flag {index} ✓ ünïcode",
-               *(["--enabled"] if index % 2 else []), "--rollout", str(index * 20),
-               *[arg for user in range(index) for arg in ("-t", f"user-{user}")])
+        cli.ok(
+            "create",
+            unique_key("rt"),
+            "-d",
+            f"flag {index} ✓ ünïcode",
+            *(["--enabled"] if index % 2 else []),
+            "--rollout",
+            str(index * 20),
+            *[arg for user in range(index) for arg in ("-t", f"user-{user}")],
+        )
     before = admin.get("/api/admin/flags").json()
     cli.ok("export", "-o", "backup.json")
     wipe(admin)
@@ -79,8 +95,14 @@ def test_export_wipe_import_round_trips_exactly(cli: Cli, admin: httpx.Client) -
     assert visible(after) == visible(before)  # same flags, fields and order
     # Importing again finds nothing to do.
     again = cli.ok("import", "backup.json", "--json").json()
-    assert again == {"create": [], "update": [], "delete": [], "kept": [],
-                     "unchanged": len(before), "applied": True}
+    assert again == {
+        "create": [],
+        "update": [],
+        "delete": [],
+        "kept": [],
+        "unchanged": len(before),
+        "applied": True,
+    }
 
 
 def test_import_dry_run_changes_nothing(cli: Cli, admin: httpx.Client) -> None:
@@ -106,8 +128,12 @@ def test_import_updates_keeps_and_prunes(cli: Cli, admin: httpx.Client) -> None:
     kept, gone = unique_key(), unique_key()
     cli.ok("create", kept)
     cli.ok("create", gone)
-    document = {"flags": [{"key": kept, "enabled": True, "rollout_percentage": 50},
-                          {"key": unique_key("new"), "targeted_users": ["a", "a", "b"]}]}
+    document = {
+        "flags": [
+            {"key": kept, "enabled": True, "rollout_percentage": 50},
+            {"key": unique_key("new"), "targeted_users": ["a", "a", "b"]},
+        ]
+    }
     (cli.home / "want.json").write_text(json.dumps(document))
     plan = cli.ok("import", "want.json", "--json").json()
     assert plan["update"] == [kept] and len(plan["create"]) == 1 and gone in plan["kept"]
@@ -120,7 +146,8 @@ def test_import_updates_keeps_and_prunes(cli: Cli, admin: httpx.Client) -> None:
     assert f"- delete {gone}" in result.out
     assert admin.get(f"/api/admin/flags/{gone}").status_code == 404
     assert {f["key"] for f in admin.get("/api/admin/flags").json()} == {
-        f["key"] for f in document["flags"]}
+        f["key"] for f in document["flags"]
+    }
 
 
 def test_import_from_stdin(cli: Cli, admin: httpx.Client) -> None:
@@ -134,8 +161,9 @@ def test_an_invalid_file_changes_nothing(cli: Cli, admin: httpx.Client) -> None:
     cases = {
         "not json": "{",
         "wrong shape": '{"nope": 1}',
-        "bad rollout": json.dumps({"flags": [{"key": good}, {"key": unique_key(),
-                                                            "rollout_percentage": 101}]}),
+        "bad rollout": json.dumps(
+            {"flags": [{"key": good}, {"key": unique_key(), "rollout_percentage": 101}]}
+        ),
         "bad key": json.dumps({"flags": [{"key": good}, {"key": "has space"}]}),
         "duplicate": json.dumps({"flags": [{"key": good}, {"key": good}]}),
     }
@@ -148,6 +176,8 @@ def test_an_invalid_file_changes_nothing(cli: Cli, admin: httpx.Client) -> None:
 
 
 def _revision(cli: Cli) -> int:
-    response = httpx.get(cli.server + "/api/client/flags",  # type: ignore[operator]
-                         headers={"X-SDK-Key": cli.sdk_key or ""})
+    response = httpx.get(
+        cli.server + "/api/client/flags",  # type: ignore[operator]
+        headers={"X-SDK-Key": cli.sdk_key or ""},
+    )
     return int(response.json()["revision"])

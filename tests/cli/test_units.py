@@ -17,15 +17,38 @@ from flagctl.watcher import HIGHLIGHT_SECONDS, WatchState, backoff
 
 
 def flag(key: str, **fields: Any) -> dict[str, Any]:
-    base = {"id": f"id-{key}", "key": key, "description": "", "enabled": False,
-            "rollout_percentage": 0, "targeted_users": [], "version": 1,
-            "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z"}
+    base = {
+        "id": f"id-{key}",
+        "key": key,
+        "description": "",
+        "enabled": False,
+        "rollout_percentage": 0,
+        "targeted_users": [],
+        "version": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+    }
     return {**base, **fields}
 
 
 def test_sse_parse_fields_comments_and_multiline_data() -> None:
-    lines = ["retry: 3000", "", ": ping", "", "id: 4", "event: snapshot", 'data: {"a":', "data: 1}",
-             "", "event: flag_deleted", "data:x", "", "id: 5", "data: plain", ""]
+    lines = [
+        "retry: 3000",
+        "",
+        ": ping",
+        "",
+        "id: 4",
+        "event: snapshot",
+        'data: {"a":',
+        "data: 1}",
+        "",
+        "event: flag_deleted",
+        "data:x",
+        "",
+        "id: 5",
+        "data: plain",
+        "",
+    ]
     assert list(parse(iter(lines))) == [
         Retry(3000),
         Event("snapshot", '{"a":\n1}', "4"),
@@ -40,8 +63,9 @@ def event(name: str, data: Any, revision: int) -> Event:
 
 def test_watch_state_applies_events_and_marks_changes() -> None:
     state = WatchState("http://x")
-    record = state.apply(event("snapshot", {"flags": [flag("a"), flag("b")], "revision": 2}, 2),
-                         now=0)
+    record = state.apply(
+        event("snapshot", {"flags": [flag("a"), flag("b")], "revision": 2}, 2), now=0
+    )
     assert record == {"event": "snapshot", "revision": 2, "flags": [flag("a"), flag("b")]}
     assert state.changes == {}  # the first snapshot is not a change
     state.apply(event("flag_updated", flag("a", enabled=True), 3), now=1)
@@ -50,7 +74,10 @@ def test_watch_state_applies_events_and_marks_changes() -> None:
     assert list(state.flags) == ["c", "a"]  # newest first
     assert state.revision == 5
     assert {k: c.summary for k, c in state.changes.items()} == {
-        "a": "off → on", "c": "created", "b": "deleted"}
+        "a": "off → on",
+        "c": "created",
+        "b": "deleted",
+    }
     assert "b" in state.gone
     state.expire(now=3 + HIGHLIGHT_SECONDS + 0.1)
     assert state.gone == {}
@@ -60,16 +87,21 @@ def test_watch_state_applies_events_and_marks_changes() -> None:
 def test_a_snapshot_after_a_reconnect_marks_what_changed_meanwhile() -> None:
     state = WatchState("http://x")
     state.apply(event("snapshot", {"flags": [flag("a"), flag("b")]}, 1), now=0)
-    state.apply(event("snapshot", {"flags": [flag("a", rollout_percentage=5), flag("n")]}, 7),
-                now=1)
+    state.apply(
+        event("snapshot", {"flags": [flag("a", rollout_percentage=5), flag("n")]}, 7), now=1
+    )
     assert {k: c.summary for k, c in state.changes.items()} == {
-        "a": "rollout 0% → 5%", "n": "created", "b": "deleted"}
+        "a": "rollout 0% → 5%",
+        "n": "created",
+        "b": "deleted",
+    }
 
 
 def test_describe() -> None:
     before = flag("k", targeted_users=["a", "b"])
-    after = flag("k", enabled=True, rollout_percentage=5, targeted_users=["b", "c", "d"],
-                 description="x")
+    after = flag(
+        "k", enabled=True, rollout_percentage=5, targeted_users=["b", "c", "d"], description="x"
+    )
     assert describe(before, after) == "off → on, rollout 0% → 5%, +2 -1 targets, description"
     assert describe(before, before) == "no change"
 
@@ -83,8 +115,13 @@ def test_backoff_grows_and_is_capped() -> None:
 def test_export_is_oldest_first_with_only_writable_fields() -> None:
     document = export_document([flag("new"), flag("old", targeted_users=["u"])])
     assert [f["key"] for f in document["flags"]] == ["old", "new"]
-    assert set(document["flags"][0]) == {"key", "description", "enabled", "rollout_percentage",
-                                         "targeted_users"}
+    assert set(document["flags"][0]) == {
+        "key",
+        "description",
+        "enabled",
+        "rollout_percentage",
+        "targeted_users",
+    }
 
 
 def test_parse_accepts_export_admin_list_and_snapshot_documents() -> None:
@@ -95,9 +132,16 @@ def test_parse_accepts_export_admin_list_and_snapshot_documents() -> None:
         assert [f["key"] for f in parse_document(raw, "f")] == ["a", "b"]
 
 
-@pytest.mark.parametrize("raw", ["[1]", '{"flags": [{"key": ""}]}', '{"flags": 3}',
-                                 '{"format": "other", "flags": []}',
-                                 '{"flags": [{"key": "k", "enabled": "yes"}]}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[1]",
+        '{"flags": [{"key": ""}]}',
+        '{"flags": 3}',
+        '{"format": "other", "flags": []}',
+        '{"flags": [{"key": "k", "enabled": "yes"}]}',
+    ],
+)
 def test_parse_rejects_invalid_documents(raw: str) -> None:
     with pytest.raises(CliError):
         parse_document(raw, "f")
@@ -106,12 +150,22 @@ def test_parse_rejects_invalid_documents(raw: str) -> None:
 def test_plan() -> None:
     desired = [flag("same"), flag("changed", enabled=True), flag("new")]
     current = [flag("extra", version=4), flag("changed", version=2), flag("same")]
-    writable = [{k: v for k, v in f.items() if k in {"key", "description", "enabled",
-                                                      "rollout_percentage", "targeted_users"}}
-                for f in desired]
+    writable = [
+        {
+            k: v
+            for k, v in f.items()
+            if k in {"key", "description", "enabled", "rollout_percentage", "targeted_users"}
+        }
+        for f in desired
+    ]
     plan = make_plan(writable, current, prune=False)
-    assert plan.to_dict() == {"create": ["new"], "update": ["changed"], "delete": [],
-                              "kept": ["extra"], "unchanged": 1}
+    assert plan.to_dict() == {
+        "create": ["new"],
+        "update": ["changed"],
+        "delete": [],
+        "kept": ["extra"],
+        "unchanged": 1,
+    }
     assert plan.versions["changed"] == 2
     pruned = make_plan(writable, current, prune=True)
     assert pruned.delete == ["extra"] and pruned.kept == []
@@ -130,12 +184,16 @@ def test_resolve_precedence_in_process(tmp_path: Path, monkeypatch: pytest.Monke
     state = tmp_path / "state"
     state.mkdir()
     (state / "flagd.json").write_text(json.dumps({"url": "http://127.0.0.1:9999"}))
-    (state / "keys.json").write_text(json.dumps({"admin_api_key": "local-admin",
-                                                 "sdk_api_key": "local-sdk"}))
+    (state / "keys.json").write_text(
+        json.dumps({"admin_api_key": "local-admin", "sdk_api_key": "local-sdk"})
+    )
     monkeypatch.setenv("FLAGD_DATA_DIR", str(state))
     local = resolve()
     assert (local.server, local.admin_key, local.sdk_key) == (
-        "http://127.0.0.1:9999", "local-admin", "local-sdk")
+        "http://127.0.0.1:9999",
+        "local-admin",
+        "local-sdk",
+    )
     monkeypatch.setenv("FLAGCTL_SERVER", "http://127.0.0.1:9999/")
     assert resolve().admin_key == "local-admin"  # the same server, written differently
     monkeypatch.setenv("FLAGCTL_SERVER", "elsewhere:1")

@@ -21,8 +21,13 @@ class Watch:
 
     def __init__(self, cli: Cli, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [str(FLAGCTL), "watch", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=cli.env(), cwd=cli.home,
+            [str(FLAGCTL), "watch", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli.env(),
+            cwd=cli.home,
         )
         self.out: list[str] = []
         self.err: list[str] = []
@@ -44,8 +49,10 @@ class Watch:
         return wait_until(found, what=f"{what}; stdout={self.out} stderr={self.err}")
 
     def wait_err(self, text: str, count: int = 1) -> None:
-        wait_until(lambda: sum(text in line for line in self.err) >= count,
-                   what=f"{text!r} x{count} on stderr; stderr={self.err}")
+        wait_until(
+            lambda: sum(text in line for line in self.err) >= count,
+            what=f"{text!r} x{count} on stderr; stderr={self.err}",
+        )
 
     def interrupt(self) -> int:
         self.proc.send_signal(signal.SIGINT)
@@ -111,8 +118,10 @@ def test_plain_lines_when_piped(cli: Cli, watches: list[Watch]) -> None:
     watches.append(watch)
     wait_until(lambda: any("\tsnapshot\t" in line for line in watch.out), what="snapshot line")
     cli.ok("create", key, "--rollout", "5")
-    wait_until(lambda: any(f"\tupdated\t{key}\toff, rollout 5%" in line for line in watch.out),
-               what=f"update line in {watch.out}")
+    wait_until(
+        lambda: any(f"\tupdated\t{key}\toff, rollout 5%" in line for line in watch.out),
+        what=f"update line in {watch.out}",
+    )
     assert watch.interrupt() == 0
 
 

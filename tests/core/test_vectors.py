@@ -14,9 +14,6 @@ DATA: dict[str, Any] = json.loads(VECTORS.read_text(encoding="utf-8"))
 SHARE_25 = "share_25pct_of_user-0..user-9999"
 
 
-
-
-
 def make_flag(
     key: str,
     enabled: bool = True,

@@ -34,9 +34,7 @@ def test_logs_never_contain_keys_and_metrics_cover_the_daemon(tmp_path: Path) ->
             http.post(
                 "/api/admin/flags", headers={"X-Admin-API-Key": admin}, json={"key": "logged"}
             )
-            with http.stream(
-                "GET", "/api/client/stream", params={"key": sdk}, timeout=5
-            ) as stream:
+            with http.stream("GET", "/api/client/stream", params={"key": sdk}, timeout=5) as stream:
                 chunks = stream.iter_bytes()
                 next(chunks)
                 http.patch("/api/admin/flags/logged/toggle", headers={"X-Admin-API-Key": admin})

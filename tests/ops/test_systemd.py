@@ -38,7 +38,9 @@ def test_ready_after_health_and_stopping_on_sigterm_with_open_streams(tmp_path: 
 
         def follow() -> None:
             with httpx.stream(
-                "GET", daemon.url + "/api/client/stream", params={"key": daemon.sdk_key},
+                "GET",
+                daemon.url + "/api/client/stream",
+                params={"key": daemon.sdk_key},
                 timeout=10,
             ) as response:
                 try:

@@ -213,8 +213,12 @@ class Proxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         headers = request.headers
         self.seen.append(
-            Seen(request.method, request.path, headers.get("Last-Event-ID"),
-                 headers.get("If-None-Match"))
+            Seen(
+                request.method,
+                request.path,
+                headers.get("Last-Event-ID"),
+                headers.get("If-None-Match"),
+            )
         )
         if request.path == "/api/client/stream":
             if self.stream_mode != "pass":

@@ -127,8 +127,9 @@ async def test_sdk_core_and_flagctl_agree(
     distinct = sorted({user for _, user in pairs})
     users_file = tmp_path / "users.txt"
     users_file.write_text("".join(f"{user}\n" for user in distinct), encoding="utf-8")
-    done = run_flagctl(env, "eval", "--server", daemon.url, "--users", str(users_file),
-                       *keys, *missing)
+    done = run_flagctl(
+        env, "eval", "--server", daemon.url, "--users", str(users_file), *keys, *missing
+    )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     by_user = {line["user_id"]: line["flags"] for line in lines}
@@ -154,11 +155,23 @@ def test_flagctl_eval_one_user_matches_the_sdk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The single-user form (`flagctl eval USER FLAG… --json`) on a non-ASCII id."""
-    flags = [Flag.from_dict({"id": "1", "key": "one", "enabled": True, "rollout_percentage": 50,
-                             "targeted_users": ["josé"]})]
+    flags = [
+        Flag.from_dict(
+            {
+                "id": "1",
+                "key": "one",
+                "enabled": True,
+                "rollout_percentage": 50,
+                "targeted_users": ["josé"],
+            }
+        )
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLAGCTL_", "FLAGD_"))}
-    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path / "cfg"),
-               FLAGD_DATA_DIR=str(tmp_path / "none"))
+    env.update(
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+        FLAGD_DATA_DIR=str(tmp_path / "none"),
+    )
     server = "http://127.0.0.1:9"  # never contacted: eval is offline
     monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])
     write_snapshot(default_cache_path(server), Snapshot(7, tuple(flags)), server)

@@ -36,8 +36,7 @@ async def test_a_cache_written_by_the_sdk_bootstraps_a_new_client(
         assert document["server"] == flagd.url and document["saved_at"].endswith("Z")
 
     for bootstrap in (raw, raw.decode(), document, Snapshot.from_json(raw)):
-        fresh = AsyncFlagClient("http://127.0.0.1:9", SDK_KEY, bootstrap=bootstrap,
-                                cache_path=None)
+        fresh = AsyncFlagClient("http://127.0.0.1:9", SDK_KEY, bootstrap=bootstrap, cache_path=None)
         assert fresh.revision == revision and by_key(fresh.flags()) == flags
         assert fresh.is_enabled(key, "ünï") is True
         await fresh.close()
@@ -61,9 +60,21 @@ async def test_a_bootstrapped_client_writes_the_same_format(
 
 
 def test_cache_helpers_round_trip(tmp_path: Path) -> None:
-    snapshot = Snapshot.from_dict({"revision": 9, "flags": [
-        {"id": "i", "key": "k", "enabled": True, "rollout_percentage": 5,
-         "targeted_users": ["😀"], "version": 3}]})
+    snapshot = Snapshot.from_dict(
+        {
+            "revision": 9,
+            "flags": [
+                {
+                    "id": "i",
+                    "key": "k",
+                    "enabled": True,
+                    "rollout_percentage": 5,
+                    "targeted_users": ["😀"],
+                    "version": 3,
+                }
+            ],
+        }
+    )
     path = tmp_path / "deep" / "dir" / "snap.json"
     write_snapshot(path, snapshot, "http://flagd.internal:8080")
     saved = read_snapshot(path)

@@ -66,9 +66,7 @@ def test_a_bad_bootstrap_raises_at_once_and_leaks_nothing() -> None:
     assert other_threads() == before
 
 
-async def test_async_client_close_leaves_no_tasks_or_threads(
-    flagd: Flagd, tmp_path: Path
-) -> None:
+async def test_async_client_close_leaves_no_tasks_or_threads(flagd: Flagd, tmp_path: Path) -> None:
     threads, tasks = other_threads(), other_tasks()
     cache = tmp_path / "cache.json"
     async with Admin(flagd) as admin:
@@ -97,8 +95,9 @@ async def test_async_client_closed_before_it_ever_connected() -> None:
 
 def test_in_memory_client_for_tests_of_code_that_uses_flags() -> None:
     calls: list[frozenset[str]] = []
-    with InMemoryFlagClient([{"key": "new-checkout", "rollout_percentage": 100},
-                             {"key": "beta", "enabled": False}]) as flags:
+    with InMemoryFlagClient(
+        [{"key": "new-checkout", "rollout_percentage": 100}, {"key": "beta", "enabled": False}]
+    ) as flags:
         flags.on_change(calls.append)
         assert flags.is_enabled("new-checkout", "anyone") is True
         assert flags.is_enabled("beta", "anyone") is False

@@ -86,8 +86,9 @@ async def test_stopped_then_restarted(daemon: Flagd, open_client: OpenClient) ->
         # Every reconnect named the last revision the client had; every refetch was
         # conditional, so an unchanged flag set costs a 304.
         assert streams[0].last_event_id == str(before)
-        assert all(s.last_event_id is not None and int(s.last_event_id) >= before
-                   for s in streams), streams
+        assert all(
+            s.last_event_id is not None and int(s.last_event_id) >= before for s in streams
+        ), streams
         assert all(f.if_none_match is not None for f in fetches[1:]), fetches
 
 

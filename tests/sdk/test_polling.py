@@ -55,13 +55,17 @@ async def test_goes_back_to_the_stream_once_it_works_again(
     flagd: Flagd, proxy: Proxy, open_client: OpenClient
 ) -> None:
     proxy.stream_mode = "404"
-    async with Admin(flagd) as admin, open_client(
-        proxy.url, stream_retry_interval=0.3, **POLLING
-    ) as client:
+    async with (
+        Admin(flagd) as admin,
+        open_client(proxy.url, stream_retry_interval=0.3, **POLLING) as client,
+    ):
         await eventually(lambda: client.mode == "polling", 5.0, "mode polling")
         proxy.stream_mode = "pass"
-        await eventually(lambda: client.mode == "stream" and proxy.live_streams() == 1, 5.0,
-                         "mode stream again, on a stream from flagd")
+        await eventually(
+            lambda: client.mode == "stream" and proxy.live_streams() == 1,
+            5.0,
+            "mode stream again, on a stream from flagd",
+        )
         streams = len(proxy.streams())
         key = unique_key("streamed")
         await admin.create(key, enabled=True, rollout_percentage=100)

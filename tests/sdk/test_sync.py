@@ -24,9 +24,7 @@ async def test_initial_sync_matches_the_store(flagd: Flagd, open_client: OpenCli
             assert client.is_enabled(key, "anyone") is True
 
 
-async def test_a_change_is_visible_within_a_second(
-    flagd: Flagd, open_client: OpenClient
-) -> None:
+async def test_a_change_is_visible_within_a_second(flagd: Flagd, open_client: OpenClient) -> None:
     async with Admin(flagd) as admin, open_client(flagd.url) as client:
         key = unique_key("live")
         await admin.create(key, enabled=False, rollout_percentage=100)
@@ -74,8 +72,9 @@ async def test_a_burst_of_200_changes_arrives_in_order(
             elif step % 7 == 0:
                 await admin.toggle(key)
             else:
-                await admin.update(key, rollout_percentage=step % 101,
-                                   targeted_users=[f"user-{step}", "usér-☃"])
+                await admin.update(
+                    key, rollout_percentage=step % 101, targeted_users=[f"user-{step}", "usér-☃"]
+                )
             written.append(key)
         final = await admin.revision()
         assert final == start + 200
@@ -98,8 +97,9 @@ async def test_listener_exceptions_are_logged_not_propagated(
             raise RuntimeError("listener bug")
 
         client.on_change(broken)
-        client.on_change(lambda keys: (calls.append(keys),
-                                       threads.append(threading.current_thread().name)))
+        client.on_change(
+            lambda keys: (calls.append(keys), threads.append(threading.current_thread().name))
+        )
         first, second = unique_key("listen"), unique_key("listen")
         await admin.create(first, enabled=True, rollout_percentage=100)
         await eventually(lambda: frozenset((first,)) in calls, 2.0, "the second listener")

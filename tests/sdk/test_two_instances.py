@@ -23,10 +23,12 @@ def pair(new_database: Callable[[], str], tmp_path: Path) -> Iterator[tuple[Flag
         service_missing("Redis on 127.0.0.1:6379")
     database = new_database()
     env = {"FLAGD_REDIS_CHANNEL": f"flag_updates_test_{uuid.uuid4().hex[:12]}"}
-    first = Flagd(data_dir=tmp_path / "a", database_url=database, redis_url=REDIS_TEST_URL,
-                  extra_env=env)
-    second = Flagd(data_dir=tmp_path / "b", database_url=database, redis_url=REDIS_TEST_URL,
-                   extra_env=env)
+    first = Flagd(
+        data_dir=tmp_path / "a", database_url=database, redis_url=REDIS_TEST_URL, extra_env=env
+    )
+    second = Flagd(
+        data_dir=tmp_path / "b", database_url=database, redis_url=REDIS_TEST_URL, extra_env=env
+    )
     first.start()
     try:
         second.start()
@@ -55,13 +57,17 @@ async def test_a_client_on_each_instance_converges(
             elif step % 5 == 0:
                 await admin.toggle(key)
             else:
-                await admin.update(key, rollout_percentage=step % 101,
-                                   targeted_users=[f"user-{step}", "ñandú"])
+                await admin.update(
+                    key, rollout_percentage=step % 101, targeted_users=[f"user-{step}", "ñandú"]
+                )
         final = await admin_a.revision()
         store = await admin_a.flags()
         for name, client in (("first", client_a), ("second", client_b)):
-            await eventually(lambda c=client: c.revision == final, 10.0,
-                             f"the {name} instance's client at revision {final}")
+            await eventually(
+                lambda c=client: c.revision == final,
+                10.0,
+                f"the {name} instance's client at revision {final}",
+            )
             assert by_key(client.flags()) == store, name
         for key in keys:
             for user in ("ñandú", "user-119", "someone"):

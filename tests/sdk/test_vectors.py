@@ -25,8 +25,6 @@ EVALUATIONS: list[dict[str, Any]] = DATA["evaluations"]
 BUCKETS: list[dict[str, Any]] = DATA["buckets"]
 
 
-
-
 def config_groups() -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """The vectors grouped by flag configuration, in file order."""
     groups: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
@@ -78,8 +76,9 @@ def test_in_memory_client(vector: dict[str, Any], hash_path: str) -> None:
 @pytest.mark.parametrize("vector", BUCKETS)
 def test_buckets_through_evaluate(vector: dict[str, Any], hash_path: str) -> None:
     key, user = vector["flag_key"], vector["user_id"]
-    flags = [{"key": key, "enabled": True, "rollout_percentage": rollout}
-             for rollout in (1, 50, 99)]
+    flags = [
+        {"key": key, "enabled": True, "rollout_percentage": rollout} for rollout in (1, 50, 99)
+    ]
     for flag in flags:
         result = InMemoryFlagClient([flag]).evaluate(key, user)
         assert (result.reason, result.bucket) == ("rollout", vector["bucket"])
@@ -98,15 +97,17 @@ async def test_async_client_bootstrap(hash_path: str) -> None:
         snapshot = {"revision": index + 1, "flags": [full_flag(config)]}
         for bootstrap in (snapshot, json.dumps(snapshot), json.dumps(snapshot).encode()):
             # Never started: a bootstrapped client evaluates with no network at all.
-            client = AsyncFlagClient("http://127.0.0.1:9", SDK_KEY, bootstrap=bootstrap,
-                                     cache_path=None)
+            client = AsyncFlagClient(
+                "http://127.0.0.1:9", SDK_KEY, bootstrap=bootstrap, cache_path=None
+            )
             assert client.status == "stale" and client.revision == index + 1
             check_reader(client, vectors)
             await client.close()
 
 
-async def test_through_a_real_daemon(flagd: Flagd, open_client: OpenClient,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_through_a_real_daemon(
+    flagd: Flagd, open_client: OpenClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with Admin(flagd) as admin, open_client(flagd.url) as client:
         for config, vectors in config_groups():
             key = config["key"]
@@ -127,4 +128,3 @@ async def test_through_a_real_daemon(flagd: Flagd, open_client: OpenClient,
             with monkeypatch.context() as patched:
                 patched.setattr(evaluation_module, "_fast_fnv1a32", None)
                 check_reader(client, vectors)
-

@@ -34,7 +34,10 @@ NO_RECONCILE = {"FLAGD_RECONCILE_INTERVAL": "300"}
 
 
 async def test_redis_outage_then_return(
-    daemons: DaemonFactory, new_database, private_redis: PrivateRedis, channel: str  # type: ignore[no-untyped-def]
+    daemons: DaemonFactory,
+    new_database,
+    private_redis: PrivateRedis,
+    channel: str,  # type: ignore[no-untyped-def]
 ) -> None:
     """A writes. B reconciles every 0.5 s; C (and A) only ever hear changes over Redis."""
     database = await asyncio.to_thread(new_database)
@@ -103,7 +106,10 @@ async def test_redis_outage_then_return(
 
 
 async def test_daemon_restart_clients_resume_from_last_event_id(
-    daemons: DaemonFactory, new_database, private_redis: PrivateRedis, channel: str  # type: ignore[no-untyped-def]
+    daemons: DaemonFactory,
+    new_database,
+    private_redis: PrivateRedis,
+    channel: str,  # type: ignore[no-untyped-def]
 ) -> None:
     database = await asyncio.to_thread(new_database)
     a, b = await start_instances(daemons, database, private_redis.url, channel, {}, {})

@@ -38,7 +38,10 @@ async def followers(daemon: Flagd, count: int, name: str) -> list[Follower]:
 
 
 async def test_write_on_one_instance_reaches_the_others_subscribers(
-    daemons: DaemonFactory, new_database, shared_redis: str, channel: str  # type: ignore[no-untyped-def]
+    daemons: DaemonFactory,
+    new_database,
+    shared_redis: str,
+    channel: str,  # type: ignore[no-untyped-def]
 ) -> None:
     # A long reconcile interval: only Redis can bring the change over this fast.
     database = await asyncio.to_thread(new_database)
@@ -115,7 +118,10 @@ async def writer(index: int, clients: list[httpx.AsyncClient], writes: Writes) -
 
 
 async def test_concurrent_writes_on_both_instances_converge_exactly(
-    daemons: DaemonFactory, new_database, shared_redis: str, channel: str  # type: ignore[no-untyped-def]
+    daemons: DaemonFactory,
+    new_database,
+    shared_redis: str,
+    channel: str,  # type: ignore[no-untyped-def]
 ) -> None:
     database = await asyncio.to_thread(new_database)
     a, b = await start_instances(daemons, database, shared_redis, channel, {}, {})

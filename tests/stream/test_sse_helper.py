@@ -27,7 +27,7 @@ def flag(key: str, version: int = 1) -> dict[str, object]:
 
 
 def test_parser_fields_comments_retry_and_split_lines() -> None:
-    wire = b"retry: 3000\n\n: ping\n\nid: 4\nevent: snapshot\ndata: {\"a\":\ndata: 1}\n\n"
+    wire = b'retry: 3000\n\n: ping\n\nid: 4\nevent: snapshot\ndata: {"a":\ndata: 1}\n\n'
     whole = parse(wire)
     assert whole == [
         Retry(3000, 0.0),

@@ -75,9 +75,7 @@ async def test_create_update_toggle_delete_events(flagd: Flagd) -> None:
             base = snapshot.revision
             assert base == await revision_of(flagd)
             created = await create(admin, key, description="first", rollout_percentage=10)
-            updated = await update(
-                admin, key, description="second", targeted_users=["a", "b", "a"]
-            )
+            updated = await update(admin, key, description="second", targeted_users=["a", "b", "a"])
             toggled = await toggle(admin, key)
             await delete(admin, key)
 
@@ -241,8 +239,15 @@ async def test_key_in_query_or_header(flagd: Flagd) -> None:
         {"query_key": ADMIN_KEY},
         {"headers": {"X-Admin-API-Key": ADMIN_KEY}},
     ],
-    ids=["missing", "wrong-header", "wrong-query", "empty-query", "admin-header",
-         "admin-query", "admin-key-header"],
+    ids=[
+        "missing",
+        "wrong-header",
+        "wrong-query",
+        "empty-query",
+        "admin-header",
+        "admin-query",
+        "admin-key-header",
+    ],
 )
 async def test_wrong_or_missing_key_is_401_json(flagd: Flagd, auth: dict[str, object]) -> None:
     stream = await open_stream(flagd.url, **auth)  # type: ignore[arg-type]

@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-VECTORS = REPO.parent / "shared" / "vectors" / "evaluation.json"
+# Copies of the project's shared files (../shared beside a maintainer's checkout), so that a
+# clone runs its suite on its own; tests/test_shared_copies.py keeps them equal to ../shared.
+SHARED_COPIES = REPO / "tests" / "shared"
+VECTORS = SHARED_COPIES / "vectors" / "evaluation.json"
+VECTORS_V2 = SHARED_COPIES / "vectors" / "evaluation-v2.json"
+OFREP_DOCUMENTS = SHARED_COPIES / "ofrep"
 PG_ADMIN_URL = os.environ.get("FLAGD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("FLAGD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,9 @@ SHARED_COPIES = REPO / "tests" / "shared"
 VECTORS = SHARED_COPIES / "vectors" / "evaluation.json"
 VECTORS_V2 = SHARED_COPIES / "vectors" / "evaluation-v2.json"
 OFREP_DOCUMENTS = SHARED_COPIES / "ofrep"
+# The console scripts of the interpreter running the suite: any virtual environment that has
+# flagd installed runs the suite, not only REPO/.venv.
+FLAGCTL = Path(sys.executable).parent / "flagctl"
 PG_ADMIN_URL = os.environ.get("FLAGD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("FLAGD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"

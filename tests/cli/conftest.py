@@ -21,9 +21,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.conftest import REPO, service_missing
+from tests.conftest import FLAGCTL, service_missing
 
-FLAGCTL = REPO / ".venv" / "bin" / "flagctl"
 T = TypeVar("T")
 
 

@@ -21,12 +21,11 @@ from flagd.core import Flag, Snapshot, explain
 from flagd.core import evaluation as evaluation_module
 from flagd.sdk import FlagClient
 from flagd.sdk.cache import default_cache_path, write_snapshot
-from tests.conftest import REPO
+from tests.conftest import FLAGCTL
 from tests.daemon import Flagd
 
 from .helpers import SDK_KEY, Admin, eventually_sync
 
-FLAGCTL = REPO / ".venv" / "bin" / "flagctl"
 PAIRS = 10_000
 SEED = 20240605
 

@@ -28,6 +28,10 @@ FLAGCTL = Path(sys.executable).parent / "flagctl"
 PG_ADMIN_URL = os.environ.get("FLAGD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("FLAGD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"
+# How long a test waits for something that should happen. Tests check behaviour, not speed
+# (timing goals live in bench/), so this only has to be long enough that a loaded machine
+# never fails a test that behaves; a test that waits this long has failed anyway.
+DEADLINE = 30.0
 
 
 def service_missing(what: str) -> None:

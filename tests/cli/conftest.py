@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.conftest import FLAGCTL, service_missing
+from tests.conftest import DEADLINE, FLAGCTL, service_missing
 
 T = TypeVar("T")
 
@@ -129,7 +129,7 @@ def one_error_line(result: Result) -> str:
     return lines[0]
 
 
-def wait_until(check: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
+def wait_until(check: Callable[[], T | None], timeout: float = DEADLINE, what: str = "") -> T:
     """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -202,7 +202,7 @@ class Tmux:
     def flag(self, name: str) -> str:
         return self.tmux("display-message", "-p", "-t", "t", f"#{{{name}}}").strip()
 
-    def wait_screen(self, *texts: str, timeout: float = 15) -> str:
+    def wait_screen(self, *texts: str, timeout: float = DEADLINE) -> str:
         def shown() -> str | None:
             screen = self.screen()
             return screen if all(text in screen for text in texts) else None

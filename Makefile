@@ -1,5 +1,5 @@
 # flagd: `make run` installs and starts flagd on the embedded SQLite store;
-# `make test` runs the whole suite (needs PostgreSQL and Redis on 127.0.0.1).
+# `make test` runs the checks and the whole suite (needs PostgreSQL and Redis on 127.0.0.1).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -17,12 +17,14 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/flagd
 
-test: install
-	$(BIN)/ruff check .
+test: lint
 	$(BIN)/pytest
 
+# The pure core and the SDK are typed strictly: applications type-check against them.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict flagd/core flagd/sdk
 
 bench: install
 	$(BIN)/python -m bench.client_flags
@@ -30,7 +32,7 @@ bench: install
 	$(BIN)/python -m bench.startup
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
 
 # Shell completion scripts, generated from the Typer app (tests/cli fails when they are stale).
 .PHONY: completions

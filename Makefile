@@ -3,6 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# `make run` is for trying flagd on this machine, so it listens on loopback only. flagd's
+# own default, every interface (0.0.0.0), is what containers and servers need:
+# `make run FLAGD_BIND_HOST=0.0.0.0` asks for it.
+FLAGD_BIND_HOST ?= 127.0.0.1
 
 .PHONY: install run test lint bench clean
 
@@ -15,7 +19,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/flagd
+	FLAGD_BIND_HOST=$(FLAGD_BIND_HOST) $(BIN)/flagd
 
 test: lint
 	$(BIN)/pytest

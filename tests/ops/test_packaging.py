@@ -3,6 +3,7 @@ here, so those two get structure checks)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, service_missing
 
 
 def test_compose_brings_up_flagd_on_postgres_and_redis() -> None:
@@ -103,3 +104,26 @@ def test_package_metadata_builds_without_deprecation_warnings(tmp_path: Path) ->
     assert "eprecat" not in output, output  # Deprecated, deprecation, DeprecationWarning
     metadata = (out / result.stdout.strip().splitlines()[-1] / "METADATA").read_text()
     assert "License-Expression: Apache-2.0" in metadata.splitlines(), metadata
+
+
+def test_make_run_listens_where_the_readme_says() -> None:
+    """The README's set-up says `make run` serves http://127.0.0.1:8080: it binds loopback."""
+    if shutil.which("make") is None:
+        service_missing("make")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLAGD_", "MAKE"))}
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "--always-make", "run"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    start = dry_run.stdout.strip().splitlines()[-1]
+    assert start.startswith("FLAGD_BIND_HOST=127.0.0.1 ") and start.endswith("/bin/flagd"), start
+    setup = (REPO / "README.md").read_text().split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    assert (
+        "make run     # creates .venv, installs flagd, starts it on http://127.0.0.1:8080" in setup
+    )
+    assert "`make run` listens on 127.0.0.1 only" in setup

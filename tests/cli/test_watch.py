@@ -212,7 +212,8 @@ def test_live_view_in_a_terminal(flagd, cli: Cli, tmux: Tmux) -> None:  # type: 
     tmux.wait_screen(f"last change: {other} deleted")
 
     tmux.tmux("send-keys", "-t", "t", "C-c")
-    screen = tmux.wait_screen("EXIT=0")
+    # The shell prints its prompt just after the echo: wait for both.
+    screen = tmux.wait_screen("EXIT=0\nREADY$")
     assert screen.rstrip().endswith("READY$")  # the shell has the terminal back
     assert tmux.flag("alternate_on") == "0"  # the full-screen view is gone
     assert tmux.flag("cursor_flag") == "1"  # and the cursor is visible again

@@ -1,8 +1,12 @@
 # flagd: `make run` installs and starts flagd on the embedded SQLite store;
-# `make test` runs the whole suite (needs PostgreSQL and Redis on 127.0.0.1).
+# `make test` runs the checks and the whole suite (needs PostgreSQL and Redis on 127.0.0.1).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# `make run` is for trying flagd on this machine, so it listens on loopback only. flagd's
+# own default, every interface (0.0.0.0), is what containers and servers need:
+# `make run FLAGD_BIND_HOST=0.0.0.0` asks for it.
+FLAGD_BIND_HOST ?= 127.0.0.1
 
 .PHONY: install run test lint bench clean
 
@@ -15,14 +19,16 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 run: install
-	$(BIN)/flagd
+	FLAGD_BIND_HOST=$(FLAGD_BIND_HOST) $(BIN)/flagd
 
-test: install
-	$(BIN)/ruff check .
+test: lint
 	$(BIN)/pytest
 
+# The pure core and the SDK are typed strictly: applications type-check against them.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict flagd/core flagd/sdk
 
 bench: install
 	$(BIN)/python -m bench.client_flags
@@ -30,7 +36,7 @@ bench: install
 	$(BIN)/python -m bench.startup
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
 
 # Shell completion scripts, generated from the Typer app (tests/cli fails when they are stale).
 .PHONY: completions

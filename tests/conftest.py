@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +16,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-VECTORS = REPO.parent / "shared" / "vectors" / "evaluation.json"
+# Copies of the project's shared files (../shared beside a maintainer's checkout), so that a
+# clone runs its suite on its own; tests/test_shared_copies.py keeps them equal to ../shared.
+SHARED_COPIES = REPO / "tests" / "shared"
+VECTORS = SHARED_COPIES / "vectors" / "evaluation.json"
+VECTORS_V2 = SHARED_COPIES / "vectors" / "evaluation-v2.json"
+OFREP_DOCUMENTS = SHARED_COPIES / "ofrep"
+# The console scripts of the interpreter running the suite: any virtual environment that has
+# flagd installed runs the suite, not only REPO/.venv.
+FLAGCTL = Path(sys.executable).parent / "flagctl"
 PG_ADMIN_URL = os.environ.get("FLAGD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("FLAGD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"
+# How long a test waits for something that should happen. Tests check behaviour, not speed
+# (timing goals live in bench/), so this only has to be long enough that a loaded machine
+# never fails a test that behaves; a test that waits this long has failed anyway.
+DEADLINE = 30.0
 
 
 def service_missing(what: str) -> None:

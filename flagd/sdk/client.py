@@ -218,7 +218,7 @@ class AsyncFlagClient(FlagReader):
                 return
             if response.status != 200:
                 raise aiohttp.ClientResponseError(
-                    response.request_info, (), status=response.status, message=response.reason
+                    response.request_info, (), status=response.status, message=response.reason or ""
                 )
             body = await response.read()
             etag = response.headers.get("ETag")
@@ -242,7 +242,7 @@ class AsyncFlagClient(FlagReader):
                 raise StreamProblem(f"the stream route answered {response.status}")
             if response.status != 200:
                 raise aiohttp.ClientResponseError(
-                    response.request_info, (), status=response.status, message=response.reason
+                    response.request_info, (), status=response.status, message=response.reason or ""
                 )
             if not response.content_type.startswith("text/event-stream"):
                 raise StreamProblem(f"the stream came back as {response.content_type}")

@@ -21,9 +21,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.conftest import REPO, service_missing
+from tests.conftest import DEADLINE, FLAGCTL, service_missing
 
-FLAGCTL = REPO / ".venv" / "bin" / "flagctl"
 T = TypeVar("T")
 
 
@@ -130,7 +129,7 @@ def one_error_line(result: Result) -> str:
     return lines[0]
 
 
-def wait_until(check: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
+def wait_until(check: Callable[[], T | None], timeout: float = DEADLINE, what: str = "") -> T:
     """Poll `check` until it returns something truthy; fail with `what` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -203,7 +202,7 @@ class Tmux:
     def flag(self, name: str) -> str:
         return self.tmux("display-message", "-p", "-t", "t", f"#{{{name}}}").strip()
 
-    def wait_screen(self, *texts: str, timeout: float = 15) -> str:
+    def wait_screen(self, *texts: str, timeout: float = DEADLINE) -> str:
         def shown() -> str | None:
             screen = self.screen()
             return screen if all(text in screen for text in texts) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def test_says_which_snapshot_and_how_old(cli: Cli) -> None:
     cli.ok("pull")
     err = cli.ok("eval", "u1").err
     assert err.startswith(f"snapshot of {cli.server} at revision ")
-    assert "pulled 0 seconds ago" in err or "pulled 1 second ago" in err
+    assert re.search(r"pulled \d+ seconds? ago", err), err
 
 
 def test_no_snapshot_says_to_pull(cli: Cli) -> None:

@@ -16,6 +16,24 @@ from tests.cli.conftest import FLAGCTL, Cli, Tmux, unique_key, wait_until
 from tests.conftest import free_port
 
 
+@pytest.fixture(autouse=True, scope="module")
+def sigint_as_in_a_foreground_job() -> Iterator[None]:
+    """`Watch.interrupt` is Ctrl-C on a `flagctl watch` in the foreground. A shell starts a
+    background job (`make test &`, nohup) with SIGINT ignored, and an ignored signal stays
+    ignored across fork and exec: the watch would never see the SIGINT. A *handled* signal
+    is reset to its default in the program a child executes, so while this module runs the
+    test process handles SIGINT (as Python does by default) and each watch starts with
+    SIGINT at its default, as a foreground job would."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Watch:
     """A background `flagctl watch`, its output collected line by line as it arrives."""
 
@@ -194,7 +212,8 @@ def test_live_view_in_a_terminal(flagd, cli: Cli, tmux: Tmux) -> None:  # type: 
     tmux.wait_screen(f"last change: {other} deleted")
 
     tmux.tmux("send-keys", "-t", "t", "C-c")
-    screen = tmux.wait_screen("EXIT=0")
+    # The shell prints its prompt just after the echo: wait for both.
+    screen = tmux.wait_screen("EXIT=0\nREADY$")
     assert screen.rstrip().endswith("READY$")  # the shell has the terminal back
     assert tmux.flag("alternate_on") == "0"  # the full-screen view is gone
     assert tmux.flag("cursor_flag") == "1"  # and the cursor is visible again

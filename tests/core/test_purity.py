@@ -1,4 +1,8 @@
-"""flagd.core stays pure: standard library only, so the SDK and flagctl can embed it cheaply."""
+"""flagd.core stays pure: standard library only, so the SDK and flagctl can embed it cheaply.
+
+The SDK's evaluation path (`flagd.sdk`, `flagd.sdk.flags`, InMemoryFlagClient) is held to
+the same bar: importing and using it loads none of the daemon's or the CLI's dependencies
+(its network clients import aiohttp lazily, when one is made)."""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import ast
 import json
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,30 +24,60 @@ REPO = CORE_DIR.parent.parent
 
 HEAVY = ("aiohttp", "asyncpg", "redis", "typer", "rich", "platformdirs", "prometheus_client")
 
-# Entry points that must import without the daemon's or the CLI's dependencies. The SDK's
-# evaluation path joins this list when it lands.
-PURE_ENTRY_POINTS = ["flagd.core"]
+# Entry points that must import without the daemon's or the CLI's dependencies.
+PURE_ENTRY_POINTS = ["flagd.core", "flagd.sdk", "flagd.sdk.flags"]
 
 
-def loaded_modules_after(import_name: str) -> set[str]:
-    code = f"import json, sys; import {import_name}; print(json.dumps(sorted(sys.modules)))"
+def run_fresh(code: str) -> dict[str, Any]:
+    """Run `code` in a fresh interpreter; it prints one JSON object, returned here."""
     result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
-    return set(json.loads(result.stdout))
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def heavy_modules(loaded: list[str]) -> list[str]:
+    return sorted(name for name in loaded if name.split(".")[0] in HEAVY)
 
 
 @pytest.mark.parametrize("import_name", PURE_ENTRY_POINTS)
 def test_importing_loads_no_heavy_dependency(import_name: str) -> None:
-    loaded = loaded_modules_after(import_name)
+    code = (
+        f"import json, sys; import {import_name}; print(json.dumps({{'m': sorted(sys.modules)}}))"
+    )
+    loaded = run_fresh(code)["m"]
     assert import_name in loaded
-    heavy = sorted(name for name in loaded if name.split(".")[0] in HEAVY)
-    assert heavy == [], f"{import_name} pulled in {heavy}"
+    assert heavy_modules(loaded) == [], f"{import_name} pulled in {heavy_modules(loaded)}"
+
+
+def test_evaluating_with_the_sdk_loads_no_heavy_dependency() -> None:
+    """The whole read API of an InMemoryFlagClient, as an application's tests would use it."""
+    code = textwrap.dedent(
+        """
+        import json, sys
+        from flagd.sdk import InMemoryFlagClient
+
+        rollout = {"key": "new-checkout-flow", "enabled": True, "rollout_percentage": 25}
+        with InMemoryFlagClient([rollout]) as flags:
+            share = sum(flags.is_enabled("new-checkout-flow", f"user-{n}") for n in range(10000))
+            flags.on_change(lambda keys: None)
+            flags.set_flag({"key": "beta", "enabled": True, "targeted_users": ["alice"]})
+            reasons = [flags.evaluate("beta", "alice").reason, flags.evaluate("x", "b").reason]
+            everything = flags.all_flags("alice")
+            flags.remove_flag("beta")
+            left = [flag.key for flag in flags.flags()]
+        print(json.dumps({"share": share, "reasons": reasons, "all": everything, "left": left,
+                          "m": sorted(sys.modules)}))
+        """
+    )
+    result = run_fresh(code)
+    vectors = json.loads(VECTORS.read_text(encoding="utf-8"))
+    assert result["share"] == vectors["share_25pct_of_user-0..user-9999"]
+    assert result["reasons"] == ["targeted", "not_found"]
+    assert result["all"]["beta"] is True and result["left"] == ["new-checkout-flow"]
+    assert "flagd.sdk.flags" in result["m"]
+    assert heavy_modules(result["m"]) == [], f"the SDK pulled in {heavy_modules(result['m'])}"
 
 
 # Optional C accelerators a core module may try to import, always with a pure fallback.

@@ -1,16 +1,19 @@
-"""docker-compose.yml and the Dockerfile: structure checks (no Docker engine here)."""
+"""Packaging: the package metadata, docker-compose.yml and the Dockerfile (no Docker engine
+here, so those two get structure checks)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, service_missing
 
 
 def test_compose_brings_up_flagd_on_postgres_and_redis() -> None:
@@ -64,3 +67,63 @@ def test_systemd_unit_is_type_notify_with_hardening() -> None:
         "NoNewPrivileges=yes",
     ):
         assert f"\n{setting}\n" in unit, setting
+
+
+def test_package_metadata_builds_without_deprecation_warnings(tmp_path: Path) -> None:
+    """`make run` installs flagd with pip, which builds its metadata with setuptools: no
+    deprecation banner before flagd starts (a `project.license` table printed three)."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "Apache-2.0"  # an SPDX expression
+    # The SPDX form needs setuptools 77; an older one rejects it.
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]
+
+    source = tmp_path / "source"  # a copy, so the build writes nothing into the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for package in ("flagd", "flagctl"):
+        shutil.copytree(
+            REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    build = (
+        "import setuptools, sys; from setuptools import build_meta\n"
+        "assert int(setuptools.__version__.split('.')[0]) >= 77, setuptools.__version__\n"
+        "print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))"
+    )
+    out = tmp_path / "metadata"
+    out.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", build, str(out)],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "eprecat" not in output, output  # Deprecated, deprecation, DeprecationWarning
+    metadata = (out / result.stdout.strip().splitlines()[-1] / "METADATA").read_text()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines(), metadata
+
+
+def test_make_run_listens_where_the_readme_says() -> None:
+    """The README's set-up says `make run` serves http://127.0.0.1:8080: it binds loopback."""
+    if shutil.which("make") is None:
+        service_missing("make")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLAGD_", "MAKE"))}
+    dry_run = subprocess.run(
+        ["make", "--dry-run", "--always-make", "run"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    start = dry_run.stdout.strip().splitlines()[-1]
+    assert start.startswith("FLAGD_BIND_HOST=127.0.0.1 ") and start.endswith("/bin/flagd"), start
+    setup = (REPO / "README.md").read_text().split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    assert (
+        "make run     # creates .venv, installs flagd, starts it on http://127.0.0.1:8080" in setup
+    )
+    assert "`make run` listens on 127.0.0.1 only" in setup

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from flagd.sdk import AsyncFlagClient, FlagClient
+from tests.conftest import DEADLINE
 
 from .helpers import FAST, SDK_KEY
 
@@ -38,7 +39,7 @@ def open_client(client_kind: str) -> OpenClient:
             client = FlagClient(url, SDK_KEY, **options)
             try:
                 if ready:
-                    assert await asyncio.to_thread(client.wait_until_ready, 10), client
+                    assert await asyncio.to_thread(client.wait_until_ready, DEADLINE), client
                 yield client
             finally:
                 await asyncio.to_thread(client.close)
@@ -47,7 +48,7 @@ def open_client(client_kind: str) -> OpenClient:
             await client.start()
             try:
                 if ready:
-                    assert await client.wait_until_ready(10), client
+                    assert await client.wait_until_ready(DEADLINE), client
                 yield client
             finally:
                 await client.close()

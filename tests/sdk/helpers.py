@@ -16,7 +16,7 @@ import httpx
 from aiohttp import web
 
 from flagd.core import Flag
-from tests.conftest import free_port
+from tests.conftest import DEADLINE, free_port
 from tests.daemon import ADMIN_KEY, SDK_KEY, Flagd
 
 __all__ = ["ADMIN_KEY", "SDK_KEY"]
@@ -30,27 +30,25 @@ def unique_key(prefix: str = "sdk") -> str:
 
 
 async def eventually(
-    condition: Callable[[], object], timeout: float = 5.0, what: str = "the condition"
-) -> float:
-    """Poll `condition` until it is truthy; return how long that took. Fails at the deadline."""
+    condition: Callable[[], object], what: str = "the condition", timeout: float = DEADLINE
+) -> None:
+    """Poll `condition` until it is truthy; fail at the (generous) deadline."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     while not condition():
         if loop.time() - started > timeout:
             raise AssertionError(f"{what} did not hold within {timeout}s")
         await asyncio.sleep(0.002)
-    return loop.time() - started
 
 
 def eventually_sync(
-    condition: Callable[[], object], timeout: float = 5.0, what: str = "the condition"
-) -> float:
+    condition: Callable[[], object], what: str = "the condition", timeout: float = DEADLINE
+) -> None:
     started = time.monotonic()
     while not condition():
         if time.monotonic() - started > timeout:
             raise AssertionError(f"{what} did not hold within {timeout}s")
         time.sleep(0.002)
-    return time.monotonic() - started
 
 
 class Admin:

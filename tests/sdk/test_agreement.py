@@ -21,12 +21,11 @@ from flagd.core import Flag, Snapshot, explain
 from flagd.core import evaluation as evaluation_module
 from flagd.sdk import FlagClient
 from flagd.sdk.cache import default_cache_path, write_snapshot
-from tests.conftest import REPO
+from tests.conftest import DEADLINE, FLAGCTL
 from tests.daemon import Flagd
 
 from .helpers import SDK_KEY, Admin, eventually_sync
 
-FLAGCTL = REPO / ".venv" / "bin" / "flagctl"
 PAIRS = 10_000
 SEED = 20240605
 
@@ -109,8 +108,8 @@ async def test_sdk_core_and_flagctl_agree(
     monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])
     cache_path = default_cache_path(daemon.url)
     with FlagClient(daemon.url, SDK_KEY, cache_path=cache_path) as client:
-        assert client.wait_until_ready(10)
-        eventually_sync(lambda: len(client.flags()) == len(store), 5.0, "all flags synced")
+        assert client.wait_until_ready(DEADLINE)
+        eventually_sync(lambda: len(client.flags()) == len(store), "all flags synced")
         sdk = [client.evaluate(key, user) for key, user in pairs]
         sdk_enabled = [client.is_enabled(key, user) for key, user in pairs]
         sdk_default_true = [client.is_enabled(key, user, default=True) for key, user in pairs]

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from flagd.sdk import AsyncFlagClient, FlagClient, InMemoryFlagClient
-from tests.conftest import free_port
+from tests.conftest import DEADLINE, free_port
 from tests.daemon import Flagd
 
 from .helpers import FAST, SDK_KEY, Admin, eventually, eventually_sync, unique_key
@@ -26,7 +26,7 @@ def test_flag_client_close_leaves_no_threads(flagd: Flagd, tmp_path: Path) -> No
     before = other_threads()
     cache = tmp_path / "cache.json"
     with FlagClient(flagd.url, SDK_KEY, cache_path=cache, **FAST) as client:
-        assert client.wait_until_ready(10)
+        assert client.wait_until_ready(DEADLINE)
         assert any(thread.name == "flagd-sdk" for thread in other_threads() - before)
         assert client.status == "ready"
     assert client.status == "ready"  # close() does not pretend flagd went away
@@ -39,7 +39,7 @@ def test_flag_client_close_leaves_no_threads(flagd: Flagd, tmp_path: Path) -> No
 def test_flag_client_closed_while_flagd_is_unreachable(tmp_path: Path) -> None:
     before = other_threads()
     client = FlagClient(f"http://127.0.0.1:{free_port()}", SDK_KEY, cache_path=None, **FAST)
-    eventually_sync(lambda: client.status == "error", 5.0, "status error")
+    eventually_sync(lambda: client.status == "error", "status error")
     assert client.is_enabled("missing", "u", default=True) is True
     client.close()
     assert other_threads() == before
@@ -71,11 +71,11 @@ async def test_async_client_close_leaves_no_tasks_or_threads(flagd: Flagd, tmp_p
     cache = tmp_path / "cache.json"
     async with Admin(flagd) as admin:
         async with AsyncFlagClient(flagd.url, SDK_KEY, cache_path=cache, **FAST) as client:
-            assert await client.wait_until_ready(10)
+            assert await client.wait_until_ready(DEADLINE)
             assert other_tasks() - tasks, "the sync task runs"
             key = unique_key("life")
             await admin.create(key, enabled=True)  # a change: a debounced cache write pends
-            await eventually(lambda: key in {f.key for f in client.flags()}, 2.0, key)
+            await eventually(lambda: key in {f.key for f in client.flags()}, key)
         assert other_tasks() == tasks
         assert other_threads() == threads
         assert key in cache.read_text(encoding="utf-8"), "the pending cache write was flushed"
@@ -123,7 +123,7 @@ def test_evaluation_never_raises_on_bad_arguments() -> None:
 async def test_close_from_a_change_callback_is_refused_not_deadlocked(flagd: Flagd) -> None:
     client = FlagClient(flagd.url, SDK_KEY, cache_path=None, **FAST)
     try:
-        assert await asyncio.to_thread(client.wait_until_ready, 10)
+        assert await asyncio.to_thread(client.wait_until_ready, DEADLINE)
         outcomes: list[str] = []
 
         def close_from_callback(keys: frozenset[str]) -> None:
@@ -136,10 +136,10 @@ async def test_close_from_a_change_callback_is_refused_not_deadlocked(flagd: Fla
         async with Admin(flagd) as admin:
             key = unique_key("reentrant")
             await admin.create(key, enabled=True, rollout_percentage=100)
-            await eventually(lambda: outcomes, 2.0, "the callback ran")
+            await eventually(lambda: outcomes, "the callback ran")
             assert "on_change" in outcomes[0]
             later = unique_key("still-syncing")
             await admin.create(later, enabled=True, rollout_percentage=100)
-            await eventually(lambda: client.is_enabled(later, "u"), 2.0, "sync goes on")
+            await eventually(lambda: client.is_enabled(later, "u"), "sync goes on")
     finally:
         await asyncio.to_thread(client.close)

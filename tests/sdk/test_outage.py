@@ -56,7 +56,7 @@ async def test_stopped_then_restarted(daemon: Flagd, open_client: OpenClient) ->
         async with open_client(proxy.url) as client:
             before = client.revision
             daemon.stop()
-            await eventually(lambda: client.status == "stale", 5.0, "status stale")
+            await eventually(lambda: client.status == "stale", "status stale")
             # Evaluations go on from memory, for as long as flagd is away.
             assert client.is_enabled(kept, "anyone") is True
             assert client.is_enabled(changed, "josé") is True
@@ -73,8 +73,8 @@ async def test_stopped_then_restarted(daemon: Flagd, open_client: OpenClient) ->
             assert client.status == "stale" and client.revision == before
 
             daemon.start()
-            await eventually(lambda: client.revision == revision, 10.0, f"revision {revision}")
-            await eventually(lambda: client.status == "ready", 5.0, "status ready")
+            await eventually(lambda: client.revision == revision, f"revision {revision}")
+            await eventually(lambda: client.status == "ready", "status ready")
             async with Admin(daemon) as admin:
                 assert by_key(client.flags()) == await admin.flags()
             assert client.is_enabled(changed, "josé") is False
@@ -102,7 +102,7 @@ async def test_a_cut_stream_resumes_from_last_event_id(
     with Proxy(daemon.url) as proxy:
         async with Admin(daemon) as admin, open_client(proxy.url) as client:
             await admin.create(first, enabled=True)
-            await eventually(lambda: first in by_key(client.flags()), 2.0, first)
+            await eventually(lambda: first in by_key(client.flags()), first)
             seen: list[frozenset[str]] = []
             client.on_change(seen.append)
             at = client.revision
@@ -110,14 +110,14 @@ async def test_a_cut_stream_resumes_from_last_event_id(
 
             proxy.hold_new_streams()
             proxy.end_streams()
-            await eventually(lambda: len(proxy.streams()) == 2, 5.0, "the reconnect")
+            await eventually(lambda: len(proxy.streams()) == 2, "the reconnect")
             assert proxy.streams()[1].last_event_id == str(at)
             await admin.update(first, rollout_percentage=100)
             await admin.create(second, enabled=True, rollout_percentage=100)
             proxy.release_streams()
 
-            await eventually(lambda: client.revision == at + 2, 5.0, f"revision {at + 2}")
-            await eventually(lambda: len(seen) == 2, 2.0, "two on_change calls")
+            await eventually(lambda: client.revision == at + 2, f"revision {at + 2}")
+            await eventually(lambda: len(seen) == 2, "two on_change calls")
             assert seen == [frozenset((first,)), frozenset((second,))]
             assert client.is_enabled(first, "u") and client.is_enabled(second, "u")
             assert len(proxy.fetches()) == fetches, "resumed by replay, not by a refetch"
@@ -144,7 +144,7 @@ async def test_cold_start_from_the_disk_cache(
         assert client.revision == written_at
         assert client.is_enabled(cached, "zoë") is True
         assert client.is_enabled(cached, "someone-else") is False
-        await eventually(lambda: client.last_error is not None, 5.0, "a failed attempt")
+        await eventually(lambda: client.last_error is not None, "a failed attempt")
         assert client.status == "stale"  # not `error`: it has flags to serve
         assert client.is_enabled(cached, "zoë") is True
 
@@ -152,8 +152,8 @@ async def test_cold_start_from_the_disk_cache(
             daemon, ("create", later, {"enabled": True, "rollout_percentage": 100})
         )
         daemon.start()
-        await eventually(lambda: client.status == "ready", 10.0, "status ready")
-        await eventually(lambda: client.revision == revision, 5.0, f"revision {revision}")
+        await eventually(lambda: client.status == "ready", "status ready")
+        await eventually(lambda: client.revision == revision, f"revision {revision}")
         assert client.is_enabled(later, "anyone") is True
 
 
@@ -169,7 +169,7 @@ async def test_cold_start_with_no_cache_and_no_flagd(
         assert client.evaluate("any-flag", "user-1").reason == "not_found"
         assert client.all_flags("user-1") == {}
         assert client.revision is None
-        await eventually(lambda: client.status == "error", 5.0, "status error")
+        await eventually(lambda: client.status == "error", "status error")
         if isinstance(client, AsyncFlagClient):
             assert await client.wait_until_ready(0.2) is False
         else:

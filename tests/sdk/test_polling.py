@@ -34,14 +34,14 @@ async def test_polls_when_the_stream_cannot_be_held(
     if stream_mode == "hold":
         options["read_timeout"] = 0.3  # flagd's `retry:` line arrives at once when it can
     async with Admin(flagd) as admin, open_client(proxy.url, **options) as client:
-        await eventually(lambda: client.mode == "polling", 5.0, "mode polling")
+        await eventually(lambda: client.mode == "polling", "mode polling")
         assert client.status == "ready"
 
         key = unique_key("polled")
         await admin.create(key, enabled=True, rollout_percentage=100)
-        await eventually(lambda: client.is_enabled(key, "u"), 2.0, f"{key} by polling")
+        await eventually(lambda: client.is_enabled(key, "u"), f"{key} by polling")
         await admin.delete(key)
-        await eventually(lambda: key not in by_key(client.flags()), 2.0, f"{key} deleted")
+        await eventually(lambda: key not in by_key(client.flags()), f"{key} deleted")
         assert client.revision == await admin.revision()
         assert client.mode == "polling"
 
@@ -59,15 +59,14 @@ async def test_goes_back_to_the_stream_once_it_works_again(
         Admin(flagd) as admin,
         open_client(proxy.url, stream_retry_interval=0.3, **POLLING) as client,
     ):
-        await eventually(lambda: client.mode == "polling", 5.0, "mode polling")
+        await eventually(lambda: client.mode == "polling", "mode polling")
         proxy.stream_mode = "pass"
         await eventually(
             lambda: client.mode == "stream" and proxy.live_streams() == 1,
-            5.0,
             "mode stream again, on a stream from flagd",
         )
         streams = len(proxy.streams())
         key = unique_key("streamed")
         await admin.create(key, enabled=True, rollout_percentage=100)
-        await eventually(lambda: client.is_enabled(key, "u"), 1.0, f"{key} over the stream")
+        await eventually(lambda: client.is_enabled(key, "u"), f"{key} over the stream")
         assert len(proxy.streams()) == streams, "the same stream delivered it"

@@ -24,24 +24,27 @@ async def test_initial_sync_matches_the_store(flagd: Flagd, open_client: OpenCli
             assert client.is_enabled(key, "anyone") is True
 
 
-async def test_a_change_is_visible_within_a_second(flagd: Flagd, open_client: OpenClient) -> None:
+async def test_every_kind_of_change_reaches_the_client(
+    flagd: Flagd, open_client: OpenClient
+) -> None:
+    # How fast a change arrives is a benchmark's question: bench/propagation.py measures it
+    # on the stream (the SDK's own share of it has no benchmark yet).
     async with Admin(flagd) as admin, open_client(flagd.url) as client:
         key = unique_key("live")
         await admin.create(key, enabled=False, rollout_percentage=100)
-        await eventually(lambda: key in by_key(client.flags()), 1.0, f"{key} created")
+        await eventually(lambda: key in by_key(client.flags()), f"{key} created")
         assert client.is_enabled(key, "user-1") is False
 
         await admin.toggle(key)
-        took = await eventually(lambda: client.is_enabled(key, "user-1"), 1.0, "toggle on")
-        assert took < 1.0
+        await eventually(lambda: client.is_enabled(key, "user-1"), "toggle on")
 
         await admin.update(key, rollout_percentage=0, targeted_users=["user-2"])
-        await eventually(lambda: not client.is_enabled(key, "user-1"), 1.0, "rollout to 0")
+        await eventually(lambda: not client.is_enabled(key, "user-1"), "rollout to 0")
         assert client.is_enabled(key, "user-2") is True
         assert client.evaluate(key, "user-2").reason == "targeted"
 
         await admin.delete(key)
-        await eventually(lambda: key not in by_key(client.flags()), 1.0, f"{key} deleted")
+        await eventually(lambda: key not in by_key(client.flags()), f"{key} deleted")
         assert client.is_enabled(key, "user-2") is False
         assert client.is_enabled(key, "user-2", default=True) is True
         assert client.evaluate(key, "user-2").reason == "not_found"
@@ -78,7 +81,7 @@ async def test_a_burst_of_200_changes_arrives_in_order(
             written.append(key)
         final = await admin.revision()
         assert final == start + 200
-        await eventually(lambda: len(seen) >= 200, 5.0, "200 on_change calls")
+        await eventually(lambda: len(seen) >= 200, "200 on_change calls")
 
         assert [revision for revision, _ in seen] == list(range(start + 1, final + 1))
         assert [keys_ for _, keys_ in seen] == [frozenset((key,)) for key in written]
@@ -102,9 +105,9 @@ async def test_listener_exceptions_are_logged_not_propagated(
         )
         first, second = unique_key("listen"), unique_key("listen")
         await admin.create(first, enabled=True, rollout_percentage=100)
-        await eventually(lambda: frozenset((first,)) in calls, 2.0, "the second listener")
+        await eventually(lambda: frozenset((first,)) in calls, "the second listener")
         await admin.create(second, enabled=True, rollout_percentage=100)
-        await eventually(lambda: client.is_enabled(second, "u"), 2.0, "sync after the error")
+        await eventually(lambda: client.is_enabled(second, "u"), "sync after the error")
         assert client.status == "ready"
 
         raised = [r for r in caplog.records if r.exc_info and "listener bug" in str(r.exc_info[1])]
@@ -121,11 +124,11 @@ async def test_on_change_is_not_called_for_a_no_op(flagd: Flagd, open_client: Op
     async with Admin(flagd) as admin, open_client(flagd.url) as client:
         key = unique_key("noop")
         await admin.create(key, enabled=True)
-        await eventually(lambda: key in by_key(client.flags()), 2.0, key)
+        await eventually(lambda: key in by_key(client.flags()), key)
         calls: list[frozenset[str]] = []
         client.on_change(calls.append)
         await admin.update(key, enabled=True)  # changes nothing: no revision, no event
         marker = unique_key("marker")
         await admin.create(marker)
-        await eventually(lambda: calls, 2.0, f"on_change for {marker}")
+        await eventually(lambda: calls, f"on_change for {marker}")
         assert calls == [frozenset((marker,))]

@@ -65,7 +65,6 @@ async def test_a_client_on_each_instance_converges(
         for name, client in (("first", client_a), ("second", client_b)):
             await eventually(
                 lambda c=client: c.revision == final,
-                10.0,
                 f"the {name} instance's client at revision {final}",
             )
             assert by_key(client.flags()) == store, name

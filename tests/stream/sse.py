@@ -26,6 +26,8 @@ from urllib.parse import urlencode, urlsplit
 
 from multidict import CIMultiDict
 
+from tests.conftest import DEADLINE
+
 STREAM_PATH = "/api/client/stream"
 
 
@@ -168,7 +170,7 @@ class SSEStream:
 
     @classmethod
     async def open(
-        cls, url: str, headers: Mapping[str, str] | None = None, timeout: float = 5.0
+        cls, url: str, headers: Mapping[str, str] | None = None, timeout: float = DEADLINE
     ) -> SSEStream:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -203,7 +205,7 @@ class SSEStream:
     def content_type(self) -> str:
         return self.headers.get("Content-Type", "").split(";")[0].strip()
 
-    async def body(self, timeout: float = 5.0) -> bytes:
+    async def body(self, timeout: float = DEADLINE) -> bytes:
         """The whole body of a response that is not a stream (a 401, say)."""
         chunks: list[bytes] = []
         async with asyncio.timeout(timeout):
@@ -215,7 +217,7 @@ class SSEStream:
         if self._pump is None:
             self._pump = asyncio.create_task(self._run_pump())
 
-    async def next(self, timeout: float = 5.0) -> Item:
+    async def next(self, timeout: float = DEADLINE) -> Item:
         """The next item; StreamEnded when the body is over, TimeoutError past `timeout`."""
         self.start()
         if self.end is not None and self._queue.empty():
@@ -226,7 +228,7 @@ class SSEStream:
             raise StreamEnded(self.end)
         return item
 
-    async def next_event(self, timeout: float = 5.0) -> Event:
+    async def next_event(self, timeout: float = DEADLINE) -> Event:
         """The next dispatched event, skipping comments and `retry:`."""
         deadline = time.monotonic() + timeout
         while True:
@@ -234,10 +236,10 @@ class SSEStream:
             if isinstance(item, Event):
                 return item
 
-    async def events(self, count: int, timeout: float = 5.0) -> list[Event]:
+    async def events(self, count: int, timeout: float = DEADLINE) -> list[Event]:
         return [await self.next_event(timeout) for _ in range(count)]
 
-    async def until_end(self, timeout: float = 5.0) -> list[Item]:
+    async def until_end(self, timeout: float = DEADLINE) -> list[Item]:
         """Every remaining item; raises TimeoutError if the body does not end in time."""
         deadline = time.monotonic() + timeout
         items: list[Item] = []
@@ -320,7 +322,7 @@ async def open_stream(
     query_key: str | None = None,
     last_event_id: str | int | None = None,
     headers: Mapping[str, str] | None = None,
-    timeout: float = 5.0,
+    timeout: float = DEADLINE,
 ) -> SSEStream:
     """Open the flag stream with the key in X-SDK-Key (`sdk_key`) and/or ?key= (`query_key`)."""
     sent = dict(headers or {})
@@ -437,7 +439,7 @@ class Follower:
         self._connected = asyncio.Event()
         self._stream: SSEStream | None = None
 
-    async def start(self, timeout: float = 5.0) -> Follower:
+    async def start(self, timeout: float = DEADLINE) -> Follower:
         """Start, and return once the first connection has delivered its first event."""
         self._task = asyncio.create_task(self._run(), name=f"follower {self.name}")
         deadline = time.monotonic() + timeout
@@ -459,7 +461,7 @@ class Follower:
         if self._stream is not None:
             await self._stream.close()
 
-    async def wait_revision(self, revision: int, timeout: float = 5.0) -> float:
+    async def wait_revision(self, revision: int, timeout: float = DEADLINE) -> float:
         """Wait until the fold reaches `revision`; returns that revision's arrival time."""
         deadline = time.monotonic() + timeout
         async with self._changed:

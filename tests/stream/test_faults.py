@@ -6,10 +6,10 @@ Each test runs its own redis-server on a free port, so killing it touches nobody
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
+from tests.conftest import DEADLINE
 from tests.daemon import SDK_KEY
 
 from .conftest import DaemonFactory, PrivateRedis
@@ -29,8 +29,9 @@ from .sse import Follower
 pytestmark = [pytest.mark.postgres]
 
 FAST_RECONCILE = {"FLAGD_RECONCILE_INTERVAL": "0.5"}
-# Far longer than any wait below: a change that arrives in time came over Redis.
-NO_RECONCILE = {"FLAGD_RECONCILE_INTERVAL": "300"}
+# Far longer than any wait below (each waits at most DEADLINE): a change that reaches such an
+# instance before its wait fails came over Redis. How fast it comes is bench/propagation.py's.
+NO_RECONCILE = {"FLAGD_RECONCILE_INTERVAL": str(10 * DEADLINE)}
 
 
 async def test_redis_outage_then_return(
@@ -53,50 +54,41 @@ async def test_redis_outage_then_return(
         async with admin_client(a) as admin_a, admin_client(c) as admin_c:
             # Baseline: live fan-out A → C.
             await create(admin_a, "outage", enabled=False)
-            written = time.monotonic()
-            assert await on_c.wait_revision(1, timeout=2) - written < 1.0
+            await on_c.wait_revision(1)
 
             await asyncio.to_thread(private_redis.stop)
             await wait_bus([a, b, c], up=False)
 
-            # Writes still succeed, fast, and A's own subscribers get them at once.
+            # Writes still succeed, and A's own subscribers get them without any Redis.
             for revision in range(2, 12):
-                started = time.monotonic()
                 if revision % 2:
                     await update(admin_a, "outage", description=f"during outage {revision}")
                 else:
                     await toggle(admin_a, "outage")
-                done = time.monotonic()
-                assert done - started < 1.0, f"a write took {done - started:.2f}s without Redis"
-                assert await on_a.wait_revision(revision, timeout=2) - done < 1.0
+                await on_a.wait_revision(revision)
             store = await store_flags(admin_a)
 
             # B converges through its reconcile.
-            await on_b.wait_revision(11, timeout=5)
+            await on_b.wait_revision(11)
             assert on_b.fold.flags == store
 
             # Redis returns on the same port: every instance resubscribes by itself, and
             # the resync on resubscribe brings C up to date.
             await asyncio.to_thread(private_redis.start)
             await wait_bus([a, b, c], up=True)
-            await on_c.wait_revision(11, timeout=5)
+            await on_c.wait_revision(11)
             assert on_c.fold.flags == store
 
-            # Live fan-out is back, both ways, far faster than C's or A's reconcile.
+            # Live fan-out is back, both ways: C and A never reconcile within the wait.
             for revision, (admin, receivers) in enumerate(
                 [(admin_a, [on_c, on_b]), (admin_c, [on_a, on_b]), (admin_a, [on_c])], start=12
             ):
                 await toggle(admin, "outage")
-                written = time.monotonic()
                 for follower in receivers:
-                    arrived = await follower.wait_revision(revision, timeout=3)
-                    assert arrived - written < 1.0, (
-                        f"{follower.name} got revision {revision} after "
-                        f"{arrived - written:.2f}s: Redis fan-out did not resume"
-                    )
+                    await follower.wait_revision(revision)
             store = await store_flags(admin_a)
         for follower in (on_a, on_b, on_c):
-            await follower.wait_revision(14, timeout=5)
+            await follower.wait_revision(14)
             assert follower.fold.flags == store
             assert follower.connections == 1 and follower.ends == []
             assert follower.fold.ids == list(range(0, 15))
@@ -112,7 +104,10 @@ async def test_daemon_restart_clients_resume_from_last_event_id(
     channel: str,  # type: ignore[no-untyped-def]
 ) -> None:
     database = await asyncio.to_thread(new_database)
-    a, b = await start_instances(daemons, database, private_redis.url, channel, {}, {})
+    # No reconcile within the waits: what reaches A's client live came over Redis.
+    a, b = await start_instances(
+        daemons, database, private_redis.url, channel, NO_RECONCILE, NO_RECONCILE
+    )
     resuming = Follower(a.url, sdk_key=SDK_KEY, resume=True, reconnect_delay=0.05, name="A")
     await resuming.start()
     try:
@@ -121,7 +116,7 @@ async def test_daemon_restart_clients_resume_from_last_event_id(
                 await create(admin_a, "restart-1", rollout_percentage=20)
                 await create(admin_a, "restart-2")
                 await toggle(admin_a, "restart-1")
-            await resuming.wait_revision(3, timeout=2)
+            await resuming.wait_revision(3)
 
             await asyncio.to_thread(a.stop)
             # Written while A is down: only the change log can give them to A's clients.
@@ -132,12 +127,13 @@ async def test_daemon_restart_clients_resume_from_last_event_id(
             await update(admin_b, "restart-3", description="while A was down")
             assert await revision_of(b) == 8
             await asyncio.to_thread(a.start)
+            await wait_bus([a], up=True)
 
-            await resuming.wait_revision(8, timeout=5)
+            await resuming.wait_revision(8)
             assert await store_flags(admin_b) == resuming.fold.flags
             # Then live again, including changes made on the other instance.
             await toggle(admin_b, "restart-3")
-            await resuming.wait_revision(9, timeout=2)
+            await resuming.wait_revision(9)
             assert await store_flags(admin_b) == resuming.fold.flags
 
         assert resuming.ends[0] == "clean", resuming.ends

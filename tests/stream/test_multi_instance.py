@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
+from tests.conftest import DEADLINE
 from tests.daemon import SDK_KEY, Flagd
 
 from .conftest import DaemonFactory
@@ -43,9 +43,10 @@ async def test_write_on_one_instance_reaches_the_others_subscribers(
     shared_redis: str,
     channel: str,  # type: ignore[no-untyped-def]
 ) -> None:
-    # A long reconcile interval: only Redis can bring the change over this fast.
+    # No reconcile within a wait (each waits at most DEADLINE): only Redis can bring the
+    # change over before the wait fails. How fast it comes is bench/propagation.py's question.
     database = await asyncio.to_thread(new_database)
-    slow_reconcile = {"FLAGD_RECONCILE_INTERVAL": "60"}
+    slow_reconcile = {"FLAGD_RECONCILE_INTERVAL": str(10 * DEADLINE)}
     a, b = await start_instances(
         daemons, database, shared_redis, channel, slow_reconcile, slow_reconcile
     )
@@ -57,10 +58,8 @@ async def test_write_on_one_instance_reaches_the_others_subscribers(
                     flag = await create(writer, "crossing", enabled=True)
                 else:
                     flag = await toggle(writer, "crossing")
-                written = time.monotonic()
                 for follower in on_a + on_b:
-                    arrived = await follower.wait_revision(revision, timeout=2.0)
-                    assert arrived - written < 1.0, f"{follower.name}: {arrived - written:.3f}s"
+                    await follower.wait_revision(revision)
                     assert follower.fold.flags["crossing"] == flag
             assert (await client_snapshot(b))["flags"] == [flag]
     finally:
@@ -146,7 +145,7 @@ async def test_concurrent_writes_on_both_instances_converge_exactly(
             assert await store_flags(admin_b) == store
 
         for follower in early + late:
-            await follower.wait_revision(total, timeout=15)
+            await follower.wait_revision(total)
             assert follower.fold.revision == total
             assert follower.fold.flags == store, f"{follower.name} does not match the store"
             assert follower.ends == [] and follower.connections == 1

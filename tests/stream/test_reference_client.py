@@ -74,7 +74,7 @@ async def random_writes(admin: httpx.AsyncClient, rng: random.Random, count: int
 async def track(stream: SSEStream, client: ReferenceClient, until: int) -> None:
     """Apply events until one with id `until` (the test's own bookkeeping, not the SDK's)."""
     while True:
-        event = await stream.next_event(timeout=5)
+        event = await stream.next_event()
         client.on_event(event)
         if event.id is not None and int(event.id) >= until:
             return

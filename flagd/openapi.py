@@ -88,7 +88,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     ),
     "503": (
         "StoreUnavailable",
-        "`store_unavailable`: the store cannot be reached (writes fail fast; nothing applied)",
+        "`store_unavailable`: the store cannot be reached (writes fail fast). A write whose "
+        "COMMIT was cut short may have applied: retry it with the same Idempotency-Key",
     ),
 }
 

@@ -254,5 +254,7 @@ def load_settings(
     if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         parser.error("log level must be debug, info, warning or error")
     if not settings.idempotency_ttl > 0:
-        parser.error("the idempotency TTL must be a positive number of seconds")
+        parser.error(
+            "--idempotency-ttl / FLAGD_IDEMPOTENCY_TTL must be a positive number of seconds"
+        )
     return settings

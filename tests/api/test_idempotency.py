@@ -474,3 +474,16 @@ def test_a_retry_on_another_instance_replays_and_reads_its_write(
     finally:
         first_instance.stop()
         other_instance.stop()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_the_ttl_must_be_a_positive_number_of_seconds(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flagd.settings import load_settings
+
+    assert load_settings([], {"FLAGD_IDEMPOTENCY_TTL": "0.5"}).idempotency_ttl == 0.5
+    with pytest.raises(SystemExit) as exited:
+        load_settings([], {"FLAGD_IDEMPOTENCY_TTL": value})
+    assert exited.value.code == 2
+    assert "FLAGD_IDEMPOTENCY_TTL" in capsys.readouterr().err

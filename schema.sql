@@ -37,3 +37,16 @@ CREATE TABLE IF NOT EXISTS store_revision (
     revision bigint  NOT NULL
 );
 INSERT INTO store_revision (id, revision) VALUES (1, 0) ON CONFLICT DO NOTHING;
+
+-- Idempotency-Key of admin writes: a retry with the key gets the first response. Written in
+-- the write's own transaction (claimed first, so a concurrent retry waits on the key and
+-- then replays); kept until expires_at (epoch seconds), then purged.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key          text             PRIMARY KEY,
+    request_hash text             NOT NULL,       -- method, route, flag ref, If-Match and body
+    status       integer          NOT NULL,       -- the status the write answered
+    response     jsonb,                           -- the flag answered; NULL for a 204
+    created_at   text             NOT NULL,
+    expires_at   double precision NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON idempotency_keys (expires_at);

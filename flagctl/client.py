@@ -2,11 +2,18 @@
 
 Every failure becomes a CliError whose text is the one line the user sees: which URL could
 not be reached, which key was rejected and where it came from, the server's own message.
+
+Each write carries an Idempotency-Key of its own and is retried once, with that key, when
+its answer is lost (no answer, or a 503): flagd answers the retry of a write that did
+commit with the first answer instead of applying it twice.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -18,6 +25,8 @@ from .errors import CliError, Rejected, Unreachable
 
 KEY_HEADERS = {"admin_key": "X-Admin-API-Key", "sdk_key": "X-SDK-Key"}
 KEY_NAMES = {"admin_key": "admin key", "sdk_key": "SDK key"}
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+RETRY_PAUSE = 0.5  # seconds before the one retry of a write whose answer was lost
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,15 @@ class FlagdClient:
         headers = {"X-Flagd-Actor": actor()}
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
+        if method not in WRITE_METHODS:
+            return self.request(method, path, "admin_key", body, headers).body
+        headers["Idempotency-Key"] = str(uuid.uuid4())
+        try:
+            return self.request(method, path, "admin_key", body, headers).body
+        except (Unreachable, Rejected) as exc:
+            if isinstance(exc, Rejected) and exc.status != 503:
+                raise
+        time.sleep(RETRY_PAUSE)
         return self.request(method, path, "admin_key", body, headers).body
 
     def client_flags(self, etag: str | None = None) -> Response:
@@ -91,8 +109,10 @@ class FlagdClient:
             if exc.code == 304:
                 return Response(304, None, exc.headers.get("ETag"))
             raise self._rejected(exc, key_name) from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise unreachable(self.connection.server, getattr(exc, "reason", exc)) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            # HTTPException: the answer was cut short (IncompleteRead, BadStatusLine).
+            reason = getattr(exc, "reason", exc)
+            raise unreachable(self.connection.server, reason, self.connection.hint) from None
         try:
             return Response(status, json.loads(raw) if raw else None, etag)
         except ValueError:
@@ -153,11 +173,12 @@ def check_server(connection: Connection) -> None:
         )
 
 
-def unreachable(server: str, reason: object) -> Unreachable:
+def unreachable(server: str, reason: object, hint: str | None = None) -> Unreachable:
     if isinstance(reason, OSError) and reason.strerror:
         text = reason.strerror.lower()
     elif isinstance(reason, TimeoutError) or "timed out" in str(reason):
         text = "timed out"
     else:
         text = str(reason) or type(reason).__name__
-    return Unreachable(f"cannot reach flagd at {server}: {text}")
+    message = f"cannot reach flagd at {server}: {text}"
+    return Unreachable(f"{message} ({hint})" if hint else message)

@@ -5,6 +5,9 @@ Each setting comes from the first of: the command-line option, the environment
 (`--profile NAME`, FLAGCTL_PROFILE, else "default"), a flagd running on this machine (its
 runtime file and generated keys in the flagd state directory), the built-in default.
 
+The runtime file counts only while the flagd it names is running: after a crash or a
+kill it would name a dead port (or another program's).
+
 A key from a profile or from the local flagd is only sent to the server it was configured
 with: pointing `--server` elsewhere never leaks the local admin key to another host.
 """
@@ -36,6 +39,8 @@ class Connection:
     # setting name → where its value came from, for `config show` and error messages
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     profile: str = DEFAULT_PROFILE
+    # Why a command that cannot connect may have failed, when the server is the default.
+    hint: str | None = field(default=None, compare=False)
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "not set")
@@ -138,18 +143,42 @@ def _profile_layer(profile: str | None) -> tuple[str, _Layer | None]:
     return name, _Layer(values, f"profile {name!r} ({path})")
 
 
-def _local_layer() -> _Layer | None:
+def _local_layer() -> tuple[_Layer | None, str | None]:
+    """The local flagd's server and keys, and a hint when its runtime file is stale."""
     state_dir = flagd_state_dir()
-    runtime = _read_json(state_dir / "flagd.json")
+    runtime_file = state_dir / "flagd.json"
+    runtime = _read_json(runtime_file)
     keys = _read_json(state_dir / "keys.json")
-    values = {}
-    if runtime.get("url"):
+    values, hint = {}, None
+    if runtime.get("url") and not _pid_running(runtime.get("pid")):
+        hint = (
+            f"{runtime_file} names flagd pid {runtime['pid']}, which is not running: "
+            "start flagd, or pass --server"
+        )
+    elif runtime.get("url"):
         values["server"] = runtime["url"]
     if keys.get("admin_api_key"):
         values["admin_key"] = keys["admin_api_key"]
     if keys.get("sdk_api_key"):
         values["sdk_key"] = keys["sdk_api_key"]
-    return _Layer(values, f"local flagd ({state_dir})") if values else None
+    return (_Layer(values, f"local flagd ({state_dir})") if values else None), hint
+
+
+def _pid_running(pid: str | None) -> bool:
+    """False only when the process is known to be gone; a pid we cannot check counts."""
+    try:
+        number = int(pid or "")
+    except ValueError:
+        return True
+    if number <= 0:
+        return True
+    try:
+        os.kill(number, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user (systemd's DynamicUser)
+        return True
+    return True
 
 
 def resolve(
@@ -167,7 +196,9 @@ def resolve(
         elif os.environ.get(ENV[name]):
             values[name], sources[name] = os.environ[ENV[name]], ENV[name]
     profile_name, profile_layer = _profile_layer(profile)
-    layers = [layer for layer in (profile_layer, _local_layer()) if layer is not None]
+    local_layer, local_hint = _local_layer()
+    layers = [layer for layer in (profile_layer, local_layer) if layer is not None]
+    hint = None
     if "server" not in values:
         for layer in layers:
             if layer.values.get("server"):
@@ -175,6 +206,7 @@ def resolve(
                 break
         else:
             values["server"], sources["server"] = DEFAULT_SERVER, "built-in default"
+            hint = local_hint
     resolved_server = _normalise(values["server"])
     for name in ("admin_key", "sdk_key"):
         if name in values:
@@ -192,6 +224,7 @@ def resolve(
         sdk_key=values.get("sdk_key"),
         sources=sources,
         profile=profile_name,
+        hint=hint,
     )
 
 

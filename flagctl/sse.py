@@ -49,7 +49,7 @@ class Stream:
             self.response = self._http.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            raise unreachable(connection.server, exc) from None
+            raise unreachable(connection.server, exc, connection.hint) from None
         self.status = self.response.status
 
     def error_body(self) -> bytes:

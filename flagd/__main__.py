@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from .datadir import lock_data_dir
 from .keys import resolve_keys, write_runtime_file
 from .logs import AccessLogger, configure_logging
 from .settings import Settings, load_settings
@@ -39,6 +40,7 @@ async def serve(settings: Settings) -> None:
 
     state_dir = settings.state_dir()
     try:
+        lock_data_dir(state_dir)  # before keys.json, the store and flagd.json are touched
         keys = resolve_keys(settings.admin_api_key, settings.sdk_api_key, state_dir).with_previous(
             settings.admin_api_key_previous, settings.sdk_api_key_previous
         )

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from .appkeys import SERVICE
 from .core import Flag, FlagdError, InvalidRequest, encode_json
+from .idempotency import KEY_HEADER, REPLAYED_HEADER, IdempotencyKey, idempotency_key
+from .service import Written
 
 ACTOR_HEADER = "X-Flagd-Actor"
 DEFAULT_ACTOR = "admin-api"
@@ -42,6 +44,31 @@ async def read_json(request: web.Request) -> Any | FlagdError:
         return InvalidRequest("request body is not valid JSON")
 
 
+async def idempotency(
+    request: web.Request, *, with_body: bool
+) -> IdempotencyKey | InvalidRequest | None:
+    """The request's Idempotency-Key, bound to what the write depends on."""
+    resource = request.match_info.route.resource
+    return idempotency_key(
+        request.headers.get(KEY_HEADER),
+        request.method,
+        resource.canonical if resource is not None else request.path,
+        request.match_info.get("ref", ""),
+        request.headers.get("If-Match"),
+        await request.read() if with_body else None,  # read once, cached by aiohttp
+    )
+
+
+def written_response(written: Written) -> web.Response:
+    if written.flag is None:
+        response = web.Response(status=written.status)
+    else:
+        response = flag_response(written.flag, written.status)
+    if written.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return response
+
+
 def actor(request: web.Request) -> str:
     given = request.headers.get(ACTOR_HEADER, "").strip()
     return given[:128] if given.isprintable() and given else DEFAULT_ACTOR
@@ -53,9 +80,12 @@ async def list_flags(request: web.Request) -> web.Response:
 
 
 async def create_flag(request: web.Request) -> web.Response:
-    flag = await request.app[SERVICE].create(await read_json(request), actor(request))
-    response = flag_response(flag, 201)
-    response.headers["Location"] = f"/api/admin/flags/{flag.id}"
+    written = await request.app[SERVICE].create(
+        await read_json(request), actor(request), await idempotency(request, with_body=True)
+    )
+    response = written_response(written)
+    assert written.flag is not None
+    response.headers["Location"] = f"/api/admin/flags/{written.flag.id}"
     return response
 
 
@@ -64,24 +94,31 @@ async def get_flag(request: web.Request) -> web.Response:
 
 
 async def update_flag(request: web.Request) -> web.Response:
-    flag = await request.app[SERVICE].update(
+    written = await request.app[SERVICE].update(
         request.match_info["ref"],
         await read_json(request),
         request.headers.get("If-Match"),
         actor(request),
+        await idempotency(request, with_body=True),
     )
-    return flag_response(flag)
+    return written_response(written)
 
 
 async def toggle_flag(request: web.Request) -> web.Response:
-    flag = await request.app[SERVICE].toggle(
-        request.match_info["ref"], request.headers.get("If-Match"), actor(request)
+    written = await request.app[SERVICE].toggle(
+        request.match_info["ref"],
+        request.headers.get("If-Match"),
+        actor(request),
+        await idempotency(request, with_body=False),
     )
-    return flag_response(flag)
+    return written_response(written)
 
 
 async def delete_flag(request: web.Request) -> web.Response:
-    await request.app[SERVICE].delete(
-        request.match_info["ref"], request.headers.get("If-Match"), actor(request)
+    written = await request.app[SERVICE].delete(
+        request.match_info["ref"],
+        request.headers.get("If-Match"),
+        actor(request),
+        await idempotency(request, with_body=False),
     )
-    return web.Response(status=204)
+    return written_response(written)

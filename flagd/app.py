@@ -52,7 +52,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app[STATE] = state
     app[SYNC] = sync
     app[BROKER] = broker
-    app[SERVICE] = FlagService(store, sync, bus)
+    app[SERVICE] = FlagService(store, sync, bus, settings.idempotency_ttl)
     app[METRICS] = metrics
 
     admin_api.add_routes(app)
@@ -62,6 +62,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app.cleanup_ctx.append(_store_lifecycle)
     app.cleanup_ctx.append(_bus_lifecycle)
     app.cleanup_ctx.append(_heartbeat_lifecycle)
+    app.cleanup_ctx.append(_idempotency_purge_lifecycle)
     app.on_response_prepare.append(build_cors_hook(settings.cors_origins))
     app.on_shutdown.append(_end_streams)
     return app
@@ -147,6 +148,28 @@ async def _heartbeat_lifecycle(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(stream.heartbeat(app))
     yield
     await _cancel(task)
+
+
+async def _idempotency_purge_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_purge_idempotency_keys(app[SERVICE], app[SETTINGS]))
+    yield
+    await _cancel(task)
+
+
+async def _purge_idempotency_keys(service: FlagService, settings: Settings) -> None:
+    """Expired keys are never replayed; deleting them keeps the table to one TTL of writes."""
+    while True:
+        await asyncio.sleep(min(settings.idempotency_ttl, 60.0))
+        try:
+            purged = await service.purge_idempotency_keys()
+        except StoreUnavailable as exc:
+            log.debug("idempotency key purge skipped: %s", exc)
+            continue
+        except Exception:
+            log.exception("idempotency key purge failed")
+            continue
+        if purged:
+            log.debug("purged %d expired idempotency keys", purged)
 
 
 async def _end_streams(app: web.Application) -> None:

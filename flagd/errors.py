@@ -9,6 +9,7 @@ from aiohttp import web
 from .core import (
     DuplicateKey,
     FlagdError,
+    IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
     StoreUnavailable,
@@ -25,6 +26,7 @@ DOMAIN_STATUS: dict[type[FlagdError], int] = {
     NotFound: 404,
     DuplicateKey: 409,
     VersionConflict: 412,
+    IdempotencyKeyReused: 422,
     StoreUnavailable: 503,
 }
 

@@ -21,7 +21,7 @@ CLIENT_PREFIX = "/api/client/"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 ALLOWED_HEADERS = (
     "Content-Type, X-Admin-API-Key, X-SDK-Key, If-Match, If-None-Match, Last-Event-ID, "
-    "Cache-Control, X-Flagd-Actor"
+    "Cache-Control, X-Flagd-Actor, Idempotency-Key"
 )
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from . import __version__
 from .core.validation import DESCRIPTION_MAX, KEY_MAX, TARGETED_USERS_MAX, USER_ID_MAX
+from .idempotency import KEY_HEADER, REPLAYED_HEADER
+from .idempotency import KEY_MAX as IDEMPOTENCY_KEY_MAX
 
 Json = dict[str, Any]
 
@@ -41,8 +43,10 @@ def text_response(description: str, example: str | None = None) -> Json:
     return {"description": description, "content": {TEXT: media}}
 
 
-def flag_response(description: str, status: int = 200) -> Json:
+def flag_response(description: str, status: int = 200, *, write: bool = False) -> Json:
     headers: Json = {"ETag": ref("headers", "FlagETag")}
+    if write:
+        headers[REPLAYED_HEADER] = ref("headers", "IdempotentReplayed")
     if status == 201:
         headers["Location"] = {
             "description": "Path of the new flag: /api/admin/flags/{id}",
@@ -59,8 +63,8 @@ def flag_response(description: str, status: int = 200) -> Json:
 ERRORS: dict[str, tuple[str, str]] = {
     "400": (
         "BadRequest",
-        "`invalid_request` (body is not JSON, malformed If-Match) or `validation_error` "
-        "(a field breaks the rules, or a PUT changes `key`)",
+        "`invalid_request` (body is not JSON, malformed If-Match or Idempotency-Key) or "
+        "`validation_error` (a field breaks the rules, or a PUT changes `key`)",
     ),
     "401": (
         "Unauthorized",
@@ -73,13 +77,19 @@ ERRORS: dict[str, tuple[str, str]] = {
         "`version_conflict`: If-Match names a version other than the flag's current one",
     ),
     "413": ("PayloadTooLarge", "`payload_too_large`: the body is over the configured limit"),
+    "422": (
+        "IdempotencyKeyReused",
+        "`idempotency_key_reused`: the Idempotency-Key was first sent with another request "
+        "(method, route, flag, If-Match or body); nothing was applied",
+    ),
     "500": (
         "InternalError",
         "`internal_error`: an unexpected failure; details are in the daemon's log only",
     ),
     "503": (
         "StoreUnavailable",
-        "`store_unavailable`: the store cannot be reached (writes fail fast; nothing applied)",
+        "`store_unavailable`: the store cannot be reached (writes fail fast). A write whose "
+        "COMMIT was cut short may have applied: retry it with the same Idempotency-Key",
     ),
 }
 
@@ -194,7 +204,8 @@ def schemas() -> Json:
                     "type": "string",
                     "description": "Stable machine code: invalid_request, validation_error, "
                     "unauthorized, not_found, method_not_allowed, duplicate_key, "
-                    "version_conflict, payload_too_large, store_unavailable, internal_error",
+                    "version_conflict, payload_too_large, idempotency_key_reused, "
+                    "store_unavailable, internal_error",
                 },
                 "message": {"type": "string", "description": "Human-readable explanation"},
             },
@@ -296,6 +307,21 @@ def components() -> Json:
                 "If-None-Match",
                 'An ETag from an earlier response ("<revision>"); 304 when it is current.',
             ),
+            "IdempotencyKey": header_param(
+                KEY_HEADER,
+                "Makes the write safe to retry: a fresh key (a UUID) per write, the same key "
+                "when retrying it. A retry within the remembered time (FLAGD_IDEMPOTENCY_TTL, "
+                "24 h by default) gets the first answer (status, body, ETag, Location) and "
+                "applies nothing; a retry racing the first attempt waits for it. The same key "
+                "with another request is a 422. Failures are not remembered: they applied "
+                "nothing, so their retry runs again.",
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": IDEMPOTENCY_KEY_MAX,
+                    "pattern": "^[ -~]+$",
+                },
+            ),
             "LastEventId": header_param(
                 "Last-Event-ID",
                 "The revision of the last event received. Every change after it is "
@@ -319,6 +345,11 @@ def components() -> Json:
                 "description": 'The flag set revision, quoted: "<revision>"',
                 "schema": {"type": "string"},
             },
+            "IdempotentReplayed": {
+                "description": "`true` when this is the remembered answer of an earlier "
+                "attempt with the same Idempotency-Key (nothing was applied this time)",
+                "schema": {"type": "string", "enum": ["true"]},
+            },
         },
     }
 
@@ -327,6 +358,7 @@ def components() -> Json:
 
 REF = ref("parameters", "FlagRef")
 IF_MATCH = ref("parameters", "IfMatch")
+IDEMPOTENCY_KEY = ref("parameters", "IdempotencyKey")
 
 
 def admin_paths() -> Json:
@@ -357,14 +389,16 @@ def admin_paths() -> Json:
                 "admin",
                 ADMIN,
                 responses(
-                    {"201": flag_response("The created flag", 201)},
+                    {"201": flag_response("The created flag", 201, write=True)},
                     "400",
                     "401",
                     "409",
                     "413",
+                    "422",
                     "500",
                     "503",
                 ),
+                parameters=(IDEMPOTENCY_KEY,),
                 body=request_body("FlagCreate"),
             ),
         },
@@ -383,16 +417,17 @@ def admin_paths() -> Json:
                 "admin",
                 ADMIN,
                 responses(
-                    {"200": flag_response("The flag after the update")},
+                    {"200": flag_response("The flag after the update", write=True)},
                     "400",
                     "401",
                     "404",
                     "412",
                     "413",
+                    "422",
                     "500",
                     "503",
                 ),
-                parameters=(IF_MATCH,),
+                parameters=(IF_MATCH, IDEMPOTENCY_KEY),
                 body=request_body("FlagUpdate"),
                 description="Checks run in this order: 401, 404 (unknown ref), 400, 412.",
             ),
@@ -402,15 +437,21 @@ def admin_paths() -> Json:
                 "admin",
                 ADMIN,
                 responses(
-                    {"204": {"description": "Deleted"}},
+                    {
+                        "204": {
+                            "description": "Deleted",
+                            "headers": {REPLAYED_HEADER: ref("headers", "IdempotentReplayed")},
+                        }
+                    },
                     "400",
                     "401",
                     "404",
                     "412",
+                    "422",
                     "500",
                     "503",
                 ),
-                parameters=(IF_MATCH,),
+                parameters=(IF_MATCH, IDEMPOTENCY_KEY),
             ),
         },
         "/api/admin/flags/{ref}/toggle": {
@@ -421,15 +462,16 @@ def admin_paths() -> Json:
                 "admin",
                 ADMIN,
                 responses(
-                    {"200": flag_response("The flag after the toggle")},
+                    {"200": flag_response("The flag after the toggle", write=True)},
                     "400",
                     "401",
                     "404",
                     "412",
+                    "422",
                     "500",
                     "503",
                 ),
-                parameters=(IF_MATCH,),
+                parameters=(IF_MATCH, IDEMPOTENCY_KEY),
             ),
         },
     }
@@ -560,7 +602,11 @@ Feature flags over HTTP. JSON in and out, snake_case fields. Every error is
 
 Admin routes need the `X-Admin-API-Key` header; client routes need `X-SDK-Key` or `?key=`.
 Checks run in the order 401, 404, 400, 412. A method a route does not serve is a 405
-`method_not_allowed`; an unknown route is a 404 `not_found`."""
+`method_not_allowed`; an unknown route is a 404 `not_found`.
+
+Every admin write takes an `Idempotency-Key` header: send a fresh key with each write and
+the same key when retrying it (after a 503 or a lost connection), and the retry gets the
+first answer without applying the write twice."""
 
 
 @cache

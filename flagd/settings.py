@@ -127,6 +127,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", "FLAGD_LOG_LEVEL", "info", "debug, info, warning or error"),
     Setting("access_log", "FLAGD_ACCESS_LOG", True, "log one line per HTTP request", _bool),
+    Setting(
+        "idempotency_ttl",
+        "FLAGD_IDEMPOTENCY_TTL",
+        86400.0,
+        "seconds an admin write's Idempotency-Key is remembered: a retry with the key within "
+        "this time gets the first answer and applies nothing",
+        float,
+    ),
 )
 
 
@@ -149,6 +157,7 @@ class Settings:
     reconcile_interval: float = 5.0
     log_level: str = "info"
     access_log: bool = True
+    idempotency_ttl: float = 86400.0
 
     def state_dir(self, environ: Mapping[str, str] = os.environ) -> Path:
         if self.data_dir is not None:
@@ -244,4 +253,8 @@ def load_settings(
         parser.error("port must be from 0 to 65535")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         parser.error("log level must be debug, info, warning or error")
+    if not settings.idempotency_ttl > 0:
+        parser.error(
+            "--idempotency-ttl / FLAGD_IDEMPOTENCY_TTL must be a positive number of seconds"
+        )
     return settings

@@ -6,6 +6,7 @@ Standard library only, no I/O: the daemon, flagctl and the SDK all import it.
 from .errors import (
     DuplicateKey,
     FlagdError,
+    IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
     StoreUnavailable,
@@ -35,6 +36,7 @@ __all__ = [
     "FlagPatch",
     "FlagSet",
     "FlagdError",
+    "IdempotencyKeyReused",
     "InvalidRequest",
     "NotFound",
     "Snapshot",

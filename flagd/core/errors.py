@@ -41,6 +41,12 @@ class VersionConflict(FlagdError):
     code = "version_conflict"
 
 
+class IdempotencyKeyReused(FlagdError):
+    """The Idempotency-Key was first used for another request (method, route, flag, body)."""
+
+    code = "idempotency_key_reused"
+
+
 class StoreUnavailable(FlagdError):
     """The store cannot be reached. Almost always the write was not applied; when the
     connection died during COMMIT nobody can know, and the change log (hence every

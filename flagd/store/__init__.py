@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Decide, Decision, Keep, Put, Remove, Store, WriteResult
+from .base import Decide, Decision, Keep, Put, Remember, Remove, Store, WriteResult
 
-__all__ = ["Decide", "Decision", "Keep", "Put", "Remove", "Store", "WriteResult", "open_store"]
+__all__ = [
+    "Decide",
+    "Decision",
+    "Keep",
+    "Put",
+    "Remember",
+    "Remove",
+    "Store",
+    "WriteResult",
+    "open_store",
+]
 
 
 def open_store(database_url: str | None, data_dir: Path) -> Store:

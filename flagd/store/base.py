@@ -5,15 +5,19 @@ Decision. The store runs it inside its transaction, with the flag row locked, an
 decision changes something it writes the flag, takes the next global revision and appends
 the change record, all in that one transaction. So the rules (validation, If-Match,
 immutability) live once in `flagd.service`, and the backends only persist.
+
+A write may carry a client's Idempotency-Key (`Remember`). The store claims the key first
+in the same transaction, so a retry of a write that committed unheard finds its response,
+and a retry racing the first attempt waits on the key, then replays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from ..core import Change, Flag, Snapshot, is_uuid, is_valid_key
+from ..core import Change, Flag, IdempotencyKeyReused, Snapshot, is_uuid, is_valid_key
 from ..core.flag import Action
 
 
@@ -42,7 +46,37 @@ Decide = Callable[[Flag | None], Decision]
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     flag: Flag | None  # the flag after the write (None after a delete)
-    change: Change | None  # None when the decision was Keep
+    change: Change | None  # None when the decision was Keep (or on a replay)
+    # On a replay of a remembered write: the status it answered; `flag` is what it answered.
+    replayed_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Remember:
+    """Remember a write's response under the client's Idempotency-Key, in its transaction.
+
+    While the key is held (not expired), the store does not run `decide` again: it answers
+    with the remembered response when `request_hash` matches, else raises
+    IdempotencyKeyReused. A failed write rolls back with its claim, so it is not remembered.
+    """
+
+    key: str
+    request_hash: str
+    status: int  # what the write answers when it succeeds
+    now: float  # epoch seconds: a key that expired before `now` is free again
+    expires_at: float
+
+    def replay(
+        self, request_hash: str, status: int, response: dict[str, Any] | None
+    ) -> WriteResult:
+        """The remembered response, when this request is the one first made with the key."""
+        if request_hash != self.request_hash:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was first used for another request (method, flag or "
+                "body); use a new key for a new request"
+            )
+        flag = Flag.from_dict(response) if response is not None else None
+        return WriteResult(flag, None, replayed_status=status)
 
 
 class Store(Protocol):
@@ -60,8 +94,18 @@ class Store(Protocol):
     async def get_flag(self, ref: str) -> Flag | None:
         """By id (when `ref` is UUID-shaped and such an id exists) or else by key."""
 
-    async def write(self, ref: str | None, decide: Decide, actor: str, at: str) -> WriteResult:
+    async def write(
+        self,
+        ref: str | None,
+        decide: Decide,
+        actor: str,
+        at: str,
+        remember: Remember | None = None,
+    ) -> WriteResult:
         """Run `decide` on the flag `ref` names (None for a create) in one transaction."""
+
+    async def purge_idempotency_keys(self, now: float) -> int:
+        """Delete the keys that expired before `now`; how many went."""
 
     async def changes_after(self, revision: int, limit: int) -> list[Change]:
         """Change records with revision > `revision`, oldest first, at most `limit`."""

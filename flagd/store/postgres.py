@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 import asyncpg
 
 from ..core import Change, DuplicateKey, Flag, Snapshot, StoreUnavailable, encode_json
-from .base import Decide, Keep, Put, Remove, WriteResult, ref_lookups
+from .base import Decide, Keep, Put, Remember, Remove, WriteResult, ref_lookups
 
 # Any constant works as long as every flagd uses the same one: it serialises schema setup.
 _SCHEMA_LOCK = 0x666C6167_64000001
@@ -181,11 +181,25 @@ class PostgresStore:
             for row in rows
         ]
 
-    async def write(self, ref: str | None, decide: Decide, actor: str, at: str) -> WriteResult:
+    async def write(
+        self,
+        ref: str | None,
+        decide: Decide,
+        actor: str,
+        at: str,
+        remember: Remember | None = None,
+    ) -> WriteResult:
         async with self._connection() as conn, conn.transaction():
+            if remember is not None:
+                # First, before any flag or the counter: a concurrent retry with this key
+                # waits here for the attempt it retries, then replays it.
+                replay = await _claim(conn, remember, at)
+                if replay is not None:
+                    return replay
             current = await _find(conn, ref_lookups(ref), lock=True) if ref is not None else None
             decision = decide(current)
             if isinstance(decision, Keep):
+                await _remember(conn, remember, current)
                 return WriteResult(current, None)
             if isinstance(decision, Remove):
                 assert current is not None, "Remove needs a current flag"
@@ -195,6 +209,7 @@ class PostgresStore:
                 assert isinstance(decision, Put)
                 flag, action, key = decision.flag, decision.action, decision.flag.key
                 await (_insert if action == "created" else _update)(conn, flag)
+            await _remember(conn, remember, flag)
             record = (action, key, flag.to_dict() if flag else None, actor, at)
             if action == "created":
                 assert flag is not None
@@ -202,6 +217,11 @@ class PostgresStore:
             else:
                 revision = await conn.fetchval(_APPEND_CHANGE_ONLY, *record)
         return WriteResult(flag, Change(int(revision), action, key, flag, actor, at))
+
+    async def purge_idempotency_keys(self, now: float) -> int:
+        async with self._connection() as conn:
+            status = await conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= $1", now)
+        return int(status.rsplit(" ", 1)[-1])
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -255,6 +275,47 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 def _encode_json(value: Any) -> str:
     return encode_json(value).decode()
+
+
+_CLAIM = """
+INSERT INTO idempotency_keys (key, request_hash, status, created_at, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (key) DO UPDATE SET
+    request_hash = EXCLUDED.request_hash, status = EXCLUDED.status, response = NULL,
+    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+WHERE idempotency_keys.expires_at <= $6
+RETURNING true
+"""
+
+
+async def _claim(conn: asyncpg.Connection, remember: Remember, at: str) -> WriteResult | None:
+    """Take the key for this write (None), or the response remembered under it."""
+    claimed = await conn.fetchval(
+        _CLAIM,
+        remember.key,
+        remember.request_hash,
+        remember.status,
+        at,
+        remember.expires_at,
+        remember.now,
+    )
+    if claimed:
+        return None
+    # The key is held and committed (ON CONFLICT waited for its transaction): read it.
+    row = await conn.fetchrow(
+        "SELECT request_hash, status, response FROM idempotency_keys WHERE key = $1",
+        remember.key,
+    )
+    return remember.replay(row[0], row[1], row[2])
+
+
+async def _remember(conn: asyncpg.Connection, remember: Remember | None, flag: Flag | None) -> None:
+    if remember is not None and flag is not None:
+        await conn.execute(
+            "UPDATE idempotency_keys SET response = $2::jsonb WHERE key = $1",
+            remember.key,
+            flag.to_dict(),
+        )
 
 
 async def _insert(conn: asyncpg.Connection, flag: Flag) -> None:

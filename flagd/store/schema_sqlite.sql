@@ -27,3 +27,15 @@ CREATE TABLE IF NOT EXISTS store_revision (
     revision INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO store_revision (id, revision) VALUES (1, 0);
+
+-- Idempotency-Key of admin writes: a retry with the key gets the first response. Written in
+-- the write's own transaction; kept until expires_at (epoch seconds), then purged.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key          TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,                -- method, route, flag ref, If-Match and body
+    status       INTEGER NOT NULL,             -- the status the write answered
+    response     TEXT,                         -- JSON of the flag answered; NULL for a 204
+    created_at   TEXT NOT NULL,
+    expires_at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON idempotency_keys (expires_at);

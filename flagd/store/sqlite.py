@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..core import Change, DuplicateKey, Flag, Snapshot, StoreUnavailable, encode_json
-from .base import Decide, Keep, Put, Remove, WriteResult, ref_lookups
+from .base import Decide, Keep, Put, Remember, Remove, WriteResult, ref_lookups
 
 T = TypeVar("T")
 
@@ -120,11 +120,20 @@ class SQLiteStore:
 
         return await self._run(read)
 
-    async def write(self, ref: str | None, decide: Decide, actor: str, at: str) -> WriteResult:
+    async def write(
+        self,
+        ref: str | None,
+        decide: Decide,
+        actor: str,
+        at: str,
+        remember: Remember | None = None,
+    ) -> WriteResult:
         def transact(db: sqlite3.Connection) -> WriteResult:
+            # IMMEDIATE takes the write lock first: a retry with the same Idempotency-Key
+            # runs after the attempt it retries has committed, and replays it.
             db.execute("BEGIN IMMEDIATE")
             try:
-                result = _write(db, ref, decide, actor, at)
+                result = _write(db, ref, decide, actor, at, remember)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -136,13 +145,57 @@ class SQLiteStore:
         except sqlite3.IntegrityError as exc:
             raise DuplicateKey("a flag with this key already exists") from exc
 
+    async def purge_idempotency_keys(self, now: float) -> int:
+        def purge(db: sqlite3.Connection) -> int:
+            return db.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,)).rowcount
+
+        return await self._run(purge)
+
+
+def _claim(db: sqlite3.Connection, remember: Remember, at: str) -> WriteResult | None:
+    """Take the key for this write (None), or the response remembered under it."""
+    claimed = db.execute(
+        "INSERT INTO idempotency_keys (key, request_hash, status, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET"
+        " request_hash = excluded.request_hash, status = excluded.status, response = NULL,"
+        " created_at = excluded.created_at, expires_at = excluded.expires_at"
+        " WHERE idempotency_keys.expires_at <= ? RETURNING 1",
+        (remember.key, remember.request_hash, remember.status, at, remember.expires_at,
+         remember.now),
+    ).fetchone()  # fmt: skip
+    if claimed:
+        return None
+    request_hash, status, response = db.execute(
+        "SELECT request_hash, status, response FROM idempotency_keys WHERE key = ?",
+        (remember.key,),
+    ).fetchone()
+    return remember.replay(request_hash, status, json.loads(response) if response else None)
+
+
+def _remember(db: sqlite3.Connection, remember: Remember | None, flag: Flag | None) -> None:
+    if remember is not None and flag is not None:
+        db.execute(
+            "UPDATE idempotency_keys SET response = ? WHERE key = ?",
+            (encode_json(flag.to_dict()).decode(), remember.key),
+        )
+
 
 def _write(
-    db: sqlite3.Connection, ref: str | None, decide: Decide, actor: str, at: str
+    db: sqlite3.Connection,
+    ref: str | None,
+    decide: Decide,
+    actor: str,
+    at: str,
+    remember: Remember | None,
 ) -> WriteResult:
+    if remember is not None:
+        replay = _claim(db, remember, at)
+        if replay is not None:
+            return replay
     current = _find(db, ref) if ref is not None else None
     decision = decide(current)
     if isinstance(decision, Keep):
+        _remember(db, remember, current)
         return WriteResult(current, None)
     if (
         isinstance(decision, Put)
@@ -174,6 +227,7 @@ def _write(
                 (values[2], values[3], values[4], values[5], values[6], values[8], flag.id),
             )
         change = Change(revision, decision.action, flag.key, flag, actor, at)
+    _remember(db, remember, change.flag)
     db.execute(
         "INSERT INTO flag_changes (revision, action, flag_key, flag, actor, changed_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",

@@ -1,13 +1,14 @@
 """When flagd goes away: evaluations continue from memory, and the client catches up.
 
 Each test runs its own flagd on an SQLite data dir. "A change made while the client could
-not see flagd" is made through a second flagd on the same data dir and another port, which
+not see flagd" is made through a second flagd on the same SQLite file and another port, which
 is stopped again before the client's flagd comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,15 @@ def daemon(tmp_path: Path) -> Iterator[Flagd]:
 
 
 async def write_behind_its_back(daemon: Flagd, *changes: tuple[str, str, dict[str, Any]]) -> int:
-    """Apply changes through a second flagd on the same store; return the new revision."""
-    other = Flagd(data_dir=daemon.data_dir).start()
+    """Apply changes through a second flagd on the same store; return the new revision.
+
+    A data directory takes one flagd, so the second gets its own, with a link to the
+    first one's SQLite file (SQLite follows it: one database, one WAL)."""
+    other_dir = daemon.data_dir.with_name(daemon.data_dir.name + "-behind")
+    other_dir.mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        (other_dir / "flagd.sqlite3").symlink_to(daemon.data_dir / "flagd.sqlite3")
+    other = Flagd(data_dir=other_dir).start()
     try:
         async with Admin(other) as admin:
             for action, key, fields in changes:

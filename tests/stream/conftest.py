@@ -23,7 +23,10 @@ def daemons(tmp_path: Path) -> Iterator[DaemonFactory]:
     made: list[Flagd] = []
 
     def make(**fields: object) -> Flagd:
-        daemon = Flagd(data_dir=tmp_path / f"flagd-{len(made)}", **fields)  # type: ignore[arg-type]
+        # A name of its own: daemons are made from several threads at once, and a data
+        # directory takes one flagd.
+        data_dir = tmp_path / f"flagd-{uuid.uuid4().hex[:8]}"
+        daemon = Flagd(data_dir=data_dir, **fields)  # type: ignore[arg-type]
         made.append(daemon)
         return daemon.start()
 

@@ -135,12 +135,23 @@ def test_update_with_nothing_to_change_is_a_usage_error(cli: Cli) -> None:
 def test_enable_and_disable_are_idempotent(cli: Cli, admin: httpx.Client) -> None:
     key = unique_key()
     cli.ok("create", key)
-    assert cli.ok("enable", key, "--json").json()["enabled"] is True
+    first = cli.ok("enable", key, "--json").json()
+    assert (first["enabled"], first["changed"], first["version"]) == (True, True, 2)
     again = cli.ok("enable", key, "--json").json()
-    assert again["enabled"] is True and again["version"] == 2  # nothing recorded the 2nd time
-    assert cli.ok("disable", key, "--json").json()["enabled"] is False
-    assert cli.ok("disable", key, "--json").json()["version"] == 3
-    assert "is off" in cli.ok("disable", key).err
+    assert (again["enabled"], again["changed"], again["version"]) == (True, False, 2)
+    assert set(again) == FLAG_FIELDS | {"changed"}
+    assert cli.ok("disable", key, "--json").json()["changed"] is True
+    assert cli.ok("disable", key, "--json").json()["version"] == 3  # nothing recorded
+    assert admin.get(f"/api/admin/flags/{key}").json()["version"] == 3
+
+
+def test_enable_and_disable_say_whether_anything_changed(cli: Cli) -> None:
+    key = unique_key()
+    cli.ok("create", key)
+    assert cli.ok("enable", key).err == f"{key}: enabled (was disabled)\n"
+    assert cli.ok("enable", key).err == f"{key}: already enabled, nothing changed\n"
+    assert cli.ok("disable", key).err == f"{key}: disabled (was enabled)\n"
+    assert cli.ok("disable", key).err == f"{key}: already disabled, nothing changed\n"
 
 
 def test_toggle(cli: Cli) -> None:

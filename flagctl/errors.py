@@ -35,3 +35,14 @@ class Rejected(CliError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+def describe_usage_error(exc: Exception, command_path: str) -> str:
+    """Click's usage error as one line with a pointer to the help, e.g. `missing argument
+    'KEY' (see 'flagctl create --help')`, instead of its usage block and `Error:` line.
+    `command_path` is the fallback for the errors click raises without a context."""
+    text = " ".join(str(getattr(exc, "format_message", exc.__str__)()).split()).rstrip(".")
+    if text[:2].istitle():  # "Missing argument" → "missing argument"; not "KEY"
+        text = text[0].lower() + text[1:]
+    ctx = getattr(exc, "ctx", None)
+    return f"{text} (see '{command_path if ctx is None else ctx.command_path} --help')"

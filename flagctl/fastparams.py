@@ -87,20 +87,22 @@ def _coercer(annotation: Any, info: Any) -> Coerce | None:
     return None
 
 
-def _commands(command: Any) -> Iterator[Any]:
-    yield command
+def _commands(command: Any, help_names: list[str]) -> Iterator[tuple[Any, list[str]]]:
+    """Every command with its help option names: its own, else its group's, as click's
+    contexts inherit them (`-h` is set once, on the application)."""
+    names = (command.context_settings or {}).get("help_option_names", help_names)
+    yield command, names
     for sub in getattr(command, "commands", {}).values():
-        yield from _commands(sub)
+        yield from _commands(sub, names)
 
 
 def install(command: Any) -> None:
     from types import SimpleNamespace
 
-    for each in _commands(command):
+    for each, help_names in _commands(command, ["--help"]):
         params = list(each.params)
         if hasattr(each, "get_help_option"):  # created on first use, cached by the command
-            names = (each.context_settings or {}).get("help_option_names", ["--help"])
-            help_option = each.get_help_option(SimpleNamespace(help_option_names=names))
+            help_option = each.get_help_option(SimpleNamespace(help_option_names=help_names))
             if help_option is not None:
                 params.append(help_option)
         for param in params:

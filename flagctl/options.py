@@ -14,7 +14,16 @@ from .config import Connection
 def complete_flag_key(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     from .cache import complete_keys
 
-    return complete_keys(ctx.params.get("server"), ctx.params.get("profile"), incomplete)
+    return complete_keys(_typed(ctx, "server"), _typed(ctx, "profile"), incomplete)
+
+
+def _typed(ctx: typer.Context | None, name: str) -> str | None:
+    """An option as typed on the line being completed: after the command, else before it."""
+    while ctx is not None:
+        if ctx.params.get(name):
+            return str(ctx.params[name])
+        ctx = ctx.parent  # type: ignore[assignment]
+    return None
 
 
 Server = Annotated[

@@ -3,21 +3,16 @@ writes into completions/). Flag keys complete from the offline snapshot, with no
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from .. import output
+from ..errors import UsageError
 
 PROG = "flagctl"
 COMPLETE_VAR = "_FLAGCTL_COMPLETE"  # what flagctl.app.main answers to
-
-
-class Shell(StrEnum):
-    bash = "bash"
-    zsh = "zsh"
-    fish = "fish"
+SHELLS = ("bash", "zsh", "fish")
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +26,17 @@ def script(shell: str) -> str:
 
 
 def completion(
-    shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.", show_default=False)],
+    # A plain string, checked here: a choice type would report an unknown shell through
+    # Typer's Pydantic validation, in Pydantic's words, after importing it (~100 ms).
+    shell: Annotated[
+        str,
+        typer.Argument(
+            metavar="SHELL",
+            help="bash, zsh or fish.",
+            show_default=False,
+            autocompletion=lambda: list(SHELLS),
+        ),
+    ],
 ) -> None:
     """Print the shell completion script.
 
@@ -40,4 +45,9 @@ def completion(
     zsh:   flagctl completion zsh > "${fpath[1]}/_flagctl"
     fish:  flagctl completion fish > ~/.config/fish/completions/flagctl.fish
     """
-    output.write_text(script(shell.value))
+    if shell not in SHELLS:
+        raise UsageError(
+            f"no completion for shell {shell!r}: use {', '.join(SHELLS[:-1])} or {SHELLS[-1]} "
+            "(see 'flagctl completion --help')"
+        )
+    output.write_text(script(shell))

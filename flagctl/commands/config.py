@@ -54,7 +54,7 @@ def set_value(
     value: Annotated[
         str | None,
         typer.Argument(
-            metavar="[VALUE]",
+            metavar="VALUE",
             show_default=False,
             help="The value; for a key, leave it out to type it hidden (or pipe it in).",
         ),

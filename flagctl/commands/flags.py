@@ -181,12 +181,40 @@ def update(
     )
 
 
+SET_ENABLED_ATTEMPTS = 5  # each retry follows another writer's change to the same flag
+
+
 def _set_enabled(
     key: str, on: bool, json: bool, server: str | None, admin_key: str | None, profile: str | None
 ) -> None:
-    # A PUT that changes nothing records nothing on the server: repeating it is harmless.
-    flag = _admin(server, admin_key, profile).admin("PUT", _flag_path(key), {"enabled": on})
-    _done(flag, json, f"{flag['key']} is {output.summary(flag)}")
+    """PUT {"enabled": on}, never a toggle: repeating it is harmless, and a PUT that changes
+    nothing records nothing. The PUT is conditional on the version just read, so "was" and
+    "changed" describe exactly the state it was applied to; if another write lands between
+    the read and the PUT (412), read again and retry."""
+    from ..errors import Rejected
+
+    client = _admin(server, admin_key, profile)
+    for attempt in range(1, SET_ENABLED_ATTEMPTS + 1):
+        before = client.admin("GET", _flag_path(key))
+        try:
+            flag = client.admin(
+                "PUT", _flag_path(before["key"]), {"enabled": on}, if_match=before["version"]
+            )
+        except Rejected as exc:
+            if exc.status == 412 and attempt < SET_ENABLED_ATTEMPTS:
+                continue
+            raise
+        break
+    changed = flag["version"] != before["version"]
+    word = "enabled" if on else "disabled"
+    was = "enabled" if before["enabled"] else "disabled"
+    _done(
+        {**flag, "changed": changed},
+        json,
+        f"{flag['key']}: {word} (was {was})"
+        if changed
+        else f"{flag['key']}: already {word}, nothing changed",
+    )
 
 
 def enable(
@@ -196,7 +224,10 @@ def enable(
     admin_key: AdminKey = None,
     profile: Profile = None,
 ) -> None:
-    """Turn a flag on (does nothing if it is already on)."""
+    """Turn a flag on (nothing changes if it already is).
+
+    --json prints the flag with "changed": true or false.
+    """
     _set_enabled(key, True, json, server, admin_key, profile)
 
 
@@ -207,7 +238,10 @@ def disable(
     admin_key: AdminKey = None,
     profile: Profile = None,
 ) -> None:
-    """Turn a flag off (does nothing if it is already off)."""
+    """Turn a flag off (nothing changes if it already is).
+
+    --json prints the flag with "changed": true or false.
+    """
     _set_enabled(key, False, json, server, admin_key, profile)
 
 

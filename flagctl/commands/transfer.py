@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import output
-from ..errors import CliError
+from ..errors import CliError, UsageError
 from ..options import AdminKey, Json, Profile, SdkKey, Server, connect
 
 
@@ -114,6 +114,10 @@ def import_flags(
     prune: Annotated[
         bool, typer.Option("--prune", help="Also delete flags that are not in the file.")
     ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Do not ask before deleting (needed in scripts)."),
+    ] = False,
     json: Json = False,
     server: Server = None,
     admin_key: AdminKey = None,
@@ -124,7 +128,8 @@ def import_flags(
     Creates the missing flags and updates the different ones.
 
     The plan is printed first (+ create, ~ update, - delete). Flags only on the server are
-    kept unless --prune. Every flag in the file is checked before anything changes.
+    kept unless --prune. Every flag in the file is checked before anything changes. A plan
+    that deletes asks first, like `delete` (--yes to skip, as needed in scripts).
     """
     from ..client import FlagdClient
     from ..importplan import make_plan, parse_document
@@ -133,14 +138,26 @@ def import_flags(
     desired = parse_document(raw, "stdin" if file == "-" else file)
     client = FlagdClient(connect(server, admin_key, None, profile))
     plan = make_plan(desired, client.admin("GET", "/api/admin/flags"), prune)
+    asking = bool(plan.delete) and not dry_run and not yes
+    if asking and (file == "-" or not output.stdin_is_terminal()):
+        raise UsageError(
+            f"import would delete {_flags(len(plan.delete))}: stdin is not a terminal, so nobody "
+            "can confirm; pass --yes to import anyway (--dry-run shows the plan)"
+        )
     if not json:
         output.print_plan(plan, dry_run)
+    if asking and not output.confirm(f"Delete {_flags(len(plan.delete))} and apply the plan?"):
+        raise CliError("import cancelled, nothing changed")
     if not dry_run:
         _apply(client, plan)
         if not json:
             output.message("done" if not plan.empty else "nothing to do: the server matches")
     if json:
         output.print_json({**plan.to_dict(), "applied": not dry_run})
+
+
+def _flags(count: int) -> str:
+    return f"{count} flag{'' if count == 1 else 's'}"
 
 
 def _read_input(file: str) -> bytes:

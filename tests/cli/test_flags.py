@@ -135,12 +135,23 @@ def test_update_with_nothing_to_change_is_a_usage_error(cli: Cli) -> None:
 def test_enable_and_disable_are_idempotent(cli: Cli, admin: httpx.Client) -> None:
     key = unique_key()
     cli.ok("create", key)
-    assert cli.ok("enable", key, "--json").json()["enabled"] is True
+    first = cli.ok("enable", key, "--json").json()
+    assert (first["enabled"], first["changed"], first["version"]) == (True, True, 2)
     again = cli.ok("enable", key, "--json").json()
-    assert again["enabled"] is True and again["version"] == 2  # nothing recorded the 2nd time
-    assert cli.ok("disable", key, "--json").json()["enabled"] is False
-    assert cli.ok("disable", key, "--json").json()["version"] == 3
-    assert "is off" in cli.ok("disable", key).err
+    assert (again["enabled"], again["changed"], again["version"]) == (True, False, 2)
+    assert set(again) == FLAG_FIELDS | {"changed"}
+    assert cli.ok("disable", key, "--json").json()["changed"] is True
+    assert cli.ok("disable", key, "--json").json()["version"] == 3  # nothing recorded
+    assert admin.get(f"/api/admin/flags/{key}").json()["version"] == 3
+
+
+def test_enable_and_disable_say_whether_anything_changed(cli: Cli) -> None:
+    key = unique_key()
+    cli.ok("create", key)
+    assert cli.ok("enable", key).err == f"{key}: enabled (was disabled)\n"
+    assert cli.ok("enable", key).err == f"{key}: already enabled, nothing changed\n"
+    assert cli.ok("disable", key).err == f"{key}: disabled (was enabled)\n"
+    assert cli.ok("disable", key).err == f"{key}: already disabled, nothing changed\n"
 
 
 def test_toggle(cli: Cli) -> None:
@@ -213,11 +224,11 @@ def test_unreachable_server_names_the_url(cli: Cli) -> None:
 
 
 def test_usage_errors_exit_2(cli: Cli) -> None:
-    assert cli.fails(2, "create").err.strip().endswith("Missing argument 'KEY'.")
-    assert "200 is not in the range" in cli.fails(2, "create", "k", "--rollout", "200").err
-    assert "not a valid integer" in cli.fails(2, "update", "k", "--rollout", "lots").err
-    assert "No such option" in cli.fails(2, "list", "--bogus").err
-    assert "No such command" in cli.fails(2, "frobnicate").err
+    assert "missing argument 'KEY'" in one_error_line(cli.fails(2, "create"))
+    assert "200 is not in the range" in one_error_line(cli.fails(2, "create", "k", "-r", "200"))
+    assert "not a valid integer" in one_error_line(cli.fails(2, "update", "k", "-r", "lots"))
+    assert "no such option" in one_error_line(cli.fails(2, "list", "--bogus"))
+    assert "no such command" in one_error_line(cli.fails(2, "frobnicate"))
     assert "Usage: flagctl" in cli.fails(2).err  # no arguments: the help, as a usage error
 
 

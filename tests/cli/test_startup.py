@@ -109,6 +109,8 @@ def loaded_modules(home: Path, server: str, *args: str) -> set[str]:
         ["eval", "--help"],
         ["eval", "user-42"],
         ["eval", "user-42", "--json", "--explain"],
+        ["completion", "bash"],
+        ["create", "-h"],
     ],
 )
 def test_help_and_offline_eval_stay_light(home: Path, args: list[str]) -> None:
@@ -119,6 +121,13 @@ def test_help_and_offline_eval_stay_light(home: Path, args: list[str]) -> None:
     assert not {"http.client", "urllib.request", "ssl"} & modules  # no network code either
     if args == ["--help"]:
         assert "flagd.core" not in modules
+
+
+def test_only_the_named_command_is_loaded_after_connection_options(home: Path) -> None:
+    server = cached_server(home)
+    modules = loaded_modules(home, server, "--server", server, "--sdk-key", "k", "eval", "user-42")
+    loaded = {m for m in modules if m.startswith("flagctl.commands.")}
+    assert loaded == {"flagctl.commands.evaluate"}
 
 
 def test_console_script_is_installed() -> None:

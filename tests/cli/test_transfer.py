@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from flagd.sdk.cache import default_cache_path, read_snapshot
-from tests.cli.conftest import Cli, clean_env, one_error_line, unique_key
+from tests.cli.conftest import FLAGCTL, Cli, Tmux, clean_env, one_error_line, unique_key
 
 VISIBLE = ("key", "description", "enabled", "rollout_percentage", "targeted_users")
 
@@ -142,12 +143,62 @@ def test_import_updates_keeps_and_prunes(cli: Cli, admin: httpx.Client) -> None:
     assert admin.get(f"/api/admin/flags/{gone}").status_code == 200
     created = admin.get(f"/api/admin/flags/{plan['create'][0]}").json()
     assert created["targeted_users"] == ["a", "b"]
-    result = cli.ok("import", "want.json", "--prune")
+    result = cli.ok("import", "want.json", "--prune", "--yes")
     assert f"- delete {gone}" in result.out
     assert admin.get(f"/api/admin/flags/{gone}").status_code == 404
     assert {f["key"] for f in admin.get("/api/admin/flags").json()} == {
         f["key"] for f in document["flags"]
     }
+
+
+def test_import_that_would_delete_needs_yes_without_a_terminal(
+    cli: Cli, admin: httpx.Client
+) -> None:
+    first, second, added = unique_key(), unique_key(), unique_key()
+    cli.ok("create", first)
+    cli.ok("create", second)
+    (cli.home / "want.json").write_text(json.dumps({"flags": [{"key": added}]}))
+    before = admin.get("/api/admin/flags").json()
+    extra = len(before) - 2  # earlier tests' flags: also not in the file
+    for args in (["want.json"], ["want.json", "--json"], ["-"]):
+        line = one_error_line(
+            cli.fails(2, "import", *args, "--prune", input=(cli.home / "want.json").read_text())
+        )
+        assert line == (
+            f"flagctl: import would delete {extra + 2} flags: stdin is not a terminal, so nobody "
+            "can confirm; pass --yes to import anyway (--dry-run shows the plan)"
+        ), args
+    assert admin.get("/api/admin/flags").json() == before  # not even the creation happened
+    cli.ok("import", "want.json", "--prune", "--dry-run")  # a dry run never asks
+    assert admin.get("/api/admin/flags").json() == before
+    cli.ok("import", "want.json")  # nothing to delete without --prune: no question
+    cli.ok("import", "want.json", "--prune", "-y")
+    assert [flag["key"] for flag in admin.get("/api/admin/flags").json()] == [added]
+
+
+def test_at_a_terminal_an_import_that_would_delete_asks(
+    cli: Cli, admin: httpx.Client, tmux: Tmux
+) -> None:
+    wipe(admin)
+    gone, added = unique_key(), unique_key()
+    cli.ok("create", gone)
+    (cli.home / "want.json").write_text(json.dumps({"flags": [{"key": added}]}))
+    command = f"cd {shlex.quote(str(cli.home))}; {shlex.quote(str(FLAGCTL))} import want.json"
+    tmux.type(f"{command} --prune; echo EXIT=$?")
+    tmux.wait_screen(f"- delete {gone}", "Delete 1 flag and apply the plan? [y/N]")
+    tmux.type("n")
+    tmux.wait_screen("flagctl: import cancelled, nothing changed", "EXIT=1")
+    assert [flag["key"] for flag in admin.get("/api/admin/flags").json()] == [gone]
+    tmux.tmux("send-keys", "-t", "t", "clear", "Enter")
+    tmux.type(f"{command} --prune; echo EXIT=$?")
+    tmux.wait_screen("[y/N]")
+    tmux.type("y")
+    tmux.wait_screen("done", "EXIT=0")
+    assert [flag["key"] for flag in admin.get("/api/admin/flags").json()] == [added]
+    tmux.tmux("send-keys", "-t", "t", "clear", "Enter")
+    tmux.type(f"{command} --prune --dry-run; echo EXIT=$?")
+    tmux.wait_screen("dry run: nothing changed", "EXIT=0")
+    assert "[y/N]" not in tmux.screen()
 
 
 def test_import_from_stdin(cli: Cli, admin: httpx.Client) -> None:

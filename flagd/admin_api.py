@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from aiohttp import web
 
-from .appkeys import SERVICE
+from .appkeys import SERVICE, SETTINGS
 from .core import Flag, FlagdError, InvalidRequest, encode_json
 
 ACTOR_HEADER = "X-Flagd-Actor"
@@ -35,7 +36,12 @@ def flag_response(flag: Flag, status: int = 200) -> web.Response:
 
 async def read_json(request: web.Request) -> Any | FlagdError:
     """The parsed body, or the error to raise when the contract's check order reaches it."""
-    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        # A body trickled in slowly would hold the connection and its buffer indefinitely.
+        async with asyncio.timeout(request.app[SETTINGS].body_timeout):
+            raw = await request.read()  # raises 413 past client_max_size
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):

@@ -19,7 +19,7 @@ from .bus import Bus, open_bus
 from .core import Change, StoreUnavailable
 from .keys import ApiKeys
 from .metrics import Metrics
-from .middleware import build_cors_hook, build_middleware
+from .middleware import build_headers_hook, build_middleware
 from .service import FlagService
 from .settings import Settings
 from .state import FlagState, StateSync
@@ -62,7 +62,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app.cleanup_ctx.append(_store_lifecycle)
     app.cleanup_ctx.append(_bus_lifecycle)
     app.cleanup_ctx.append(_heartbeat_lifecycle)
-    app.on_response_prepare.append(build_cors_hook(settings.cors_origins))
+    app.on_response_prepare.append(build_headers_hook(settings.cors_origins))
     app.on_shutdown.append(_end_streams)
     return app
 

@@ -127,6 +127,28 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", "FLAGD_LOG_LEVEL", "info", "debug, info, warning or error"),
     Setting("access_log", "FLAGD_ACCESS_LOG", True, "log one line per HTTP request", _bool),
+    Setting(
+        "header_timeout",
+        "FLAGD_HEADER_TIMEOUT",
+        10.0,
+        "seconds a client has to send a request's headers (408 and close past it)",
+        float,
+    ),
+    Setting(
+        "body_timeout",
+        "FLAGD_BODY_TIMEOUT",
+        30.0,
+        "seconds a client has to send a request's body (408 and close past it)",
+        float,
+    ),
+    Setting(
+        "keepalive_timeout",
+        "FLAGD_KEEPALIVE_TIMEOUT",
+        75.0,
+        "seconds an idle keep-alive connection stays open; keep it above the idle "
+        "timeout of a proxy in front (nginx and cloud load balancers use 60 s)",
+        float,
+    ),
 )
 
 
@@ -149,6 +171,9 @@ class Settings:
     reconcile_interval: float = 5.0
     log_level: str = "info"
     access_log: bool = True
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
 
     def state_dir(self, environ: Mapping[str, str] = os.environ) -> Path:
         if self.data_dir is not None:
@@ -244,4 +269,7 @@ def load_settings(
         parser.error("port must be from 0 to 65535")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         parser.error("log level must be debug, info, warning or error")
+    for name in ("header_timeout", "body_timeout", "keepalive_timeout"):
+        if not 0 < getattr(settings, name) < float("inf"):
+            parser.error(f"{name.replace('_', ' ')} must be a positive number of seconds")
     return settings

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from .file_modes import make_private_dir
 from .http_server import FlagdRunner
 from .keys import resolve_keys, write_runtime_file
 from .logs import AccessLogger, configure_logging, hide_in_logs
@@ -40,6 +41,7 @@ async def serve(settings: Settings) -> None:
 
     state_dir = settings.state_dir()
     try:
+        make_private_dir(state_dir)
         keys = resolve_keys(settings.admin_api_key, settings.sdk_api_key, state_dir).with_previous(
             settings.admin_api_key_previous, settings.sdk_api_key_previous
         )

@@ -13,7 +13,8 @@ from pathlib import Path
 from aiohttp import web
 
 from . import admin_api, client_api, ops_api, stream
-from .appkeys import BROKER, BUS, METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
+from .admin_list import AdminList
+from .appkeys import ADMIN_LIST, BROKER, BUS, METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
 from .broker import Broker
 from .bus import Bus, open_bus
 from .core import Change, StoreUnavailable
@@ -54,6 +55,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app[BROKER] = broker
     app[SERVICE] = FlagService(store, sync, bus)
     app[METRICS] = metrics
+    app[ADMIN_LIST] = AdminList(sync)
 
     admin_api.add_routes(app)
     client_api.add_routes(app)

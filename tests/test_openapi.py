@@ -27,10 +27,20 @@ DOCUMENTED_AHEAD = {("GET", "/api/client/stream")}
 
 # Every response status each operation can give (SPEC sections 5, 10 and 11).
 EXPECTED_STATUSES = {
-    ("GET", "/api/admin/flags"): {"200", "401", "500", "503"},
-    ("POST", "/api/admin/flags"): {"201", "400", "401", "409", "413", "500", "503"},
+    ("GET", "/api/admin/flags"): {"200", "400", "401", "500", "503"},
+    ("POST", "/api/admin/flags"): {"201", "400", "401", "408", "409", "413", "500", "503"},
     ("GET", "/api/admin/flags/{ref}"): {"200", "401", "404", "500", "503"},
-    ("PUT", "/api/admin/flags/{ref}"): {"200", "400", "401", "404", "412", "413", "500", "503"},
+    ("PUT", "/api/admin/flags/{ref}"): {
+        "200",
+        "400",
+        "401",
+        "404",
+        "408",
+        "412",
+        "413",
+        "500",
+        "503",
+    },
     ("DELETE", "/api/admin/flags/{ref}"): {"204", "400", "401", "404", "412", "500", "503"},
     ("PATCH", "/api/admin/flags/{ref}/toggle"): {"200", "400", "401", "404", "412", "500", "503"},
     ("GET", "/api/client/flags"): {"200", "304", "401", "500", "503"},
@@ -150,6 +160,7 @@ def test_conditional_headers_where_they_apply(document: dict[str, Any]) -> None:
     ]:
         assert parameter_names(document, path, method) == {"ref", "If-Match"}
     assert parameter_names(document, "/api/client/flags", "get") == {"If-None-Match"}
+    assert parameter_names(document, "/api/admin/flags", "get") == {"limit", "after"}
     assert parameter_names(document, "/api/client/stream", "get") == {
         "Last-Event-ID",
         "lastEventId",

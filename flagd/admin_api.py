@@ -45,6 +45,8 @@ async def read_json(request: web.Request) -> Any | FlagdError:
             raw = await request.read()  # raises 413 past client_max_size
     except TimeoutError:
         raise web.HTTPRequestTimeout() from None
+    except web.RequestPayloadError:  # bad chunked framing or content encoding
+        raise InvalidRequest("the request body could not be decoded") from None
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):

@@ -124,6 +124,19 @@ class FlagdRequestHandler(RequestHandler):
             )
         self.force_close()
 
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        """aiohttp logs a body it cannot decode (read again after the handler, to drain the
+        connection) as an unhandled exception with a traceback: the client's fault, not
+        ours, so a warning without the exception's text."""
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError | HttpProcessingError):
+            log.warning(
+                "request body refused by the HTTP parser",
+                extra={"fields": {"error": type(exc).__name__, "remote": self.peername}},
+            )
+            return
+        super().log_exception(*args, **kwargs)
+
     def handle_error(
         self,
         request: web.BaseRequest,

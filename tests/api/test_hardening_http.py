@@ -191,6 +191,33 @@ def test_the_access_log_keeps_paging_numbers(daemon: Flagd) -> None:
     assert 'path="/api/admin/flags?limit=5" ' in log_after(daemon, offset)
 
 
+# Bodies of an admin write that aiohttp's parser refuses, after headers it accepted.
+BODY_CASES = {
+    "bad-gzip": "Content-Encoding: gzip\r\nContent-Length: {length}\r\n\r\n{key}",
+    "bad-deflate": "Content-Encoding: deflate\r\nContent-Length: {length}\r\n\r\n{key}",
+    "bad-chunk-size": "Transfer-Encoding: chunked\r\n\r\nzz{key}\r\n{{}}\r\n0\r\n\r\n",
+    "bad-chunk-extension": "Transfer-Encoding: chunked\r\n\r\n2;{key}\x01\r\n{{}}\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("which", SECRETS)
+@pytest.mark.parametrize("case", BODY_CASES)
+def test_a_refused_body_is_a_400_without_the_key(daemon: Flagd, case: str, which: str) -> None:
+    key = SECRETS[which]
+    head = (
+        "POST /api/admin/flags HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"X-Admin-API-Key: {ADMIN_KEY}\r\n"
+    )
+    offset = len(daemon.log())
+    response = exchange(
+        daemon.port, (head + BODY_CASES[case].format(key=key, length=len(key))).encode()
+    )
+    log = log_after(daemon, offset)
+    assert_nothing_leaks(key, response.raw, log)
+    assert_json_error(response.status, response.headers, response.body)
+    assert response.status == 400 and response.json()["error"] == "invalid_request"
+
+
 # --- time limits -------------------------------------------------------------------------
 
 

@@ -346,8 +346,11 @@ def test_a_stream_outlives_every_timeout(short_timeouts: Flagd) -> None:
 def test_timeout_settings_must_be_positive(tmp_path: Path) -> None:
     for env in ("FLAGD_HEADER_TIMEOUT", "FLAGD_BODY_TIMEOUT", "FLAGD_KEEPALIVE_TIMEOUT"):
         daemon = Flagd(data_dir=tmp_path, extra_env={env: "0"})
-        with pytest.raises(RuntimeError, match="must be a positive number of seconds"):
-            daemon.start(timeout=10)
+        try:
+            with pytest.raises(RuntimeError, match="must be a positive number of seconds"):
+                daemon.start(timeout=10)
+        finally:
+            daemon.stop()  # a daemon that did start must not outlive the test
 
 
 # --- response headers --------------------------------------------------------------------

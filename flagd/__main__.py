@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from .datadir import lock_data_dir
+from .file_modes import make_private_dir
+from .http_server import FlagdRunner
 from .keys import resolve_keys, write_runtime_file
-from .logs import AccessLogger, configure_logging
+from .logs import AccessLogger, configure_logging, hide_in_logs
 from .settings import Settings, load_settings
 from .systemd import notify
 
@@ -40,6 +42,7 @@ async def serve(settings: Settings) -> None:
 
     state_dir = settings.state_dir()
     try:
+        make_private_dir(state_dir)
         lock_data_dir(state_dir)  # before keys.json, the store and flagd.json are touched
         keys = resolve_keys(settings.admin_api_key, settings.sdk_api_key, state_dir).with_previous(
             settings.admin_api_key_previous, settings.sdk_api_key_previous
@@ -47,16 +50,19 @@ async def serve(settings: Settings) -> None:
         app = create_app(settings, keys, state_dir)
     except (OSError, ValueError) as exc:
         raise StartupError(str(exc)) from exc
+    hide_in_logs(keys.admin, keys.sdk, keys.previous_admin, keys.previous_sdk)
     if keys.generated_file is not None:
         log.info("API keys generated or loaded from %s (mode 0600)", keys.generated_file)
     log.info("starting", extra={"fields": settings.describe()})
 
-    runner = web.AppRunner(
+    runner = FlagdRunner(
         app,
         access_log_class=AccessLogger,
         access_log=logging.getLogger("flagd.access") if settings.access_log else None,
         handle_signals=False,
         shutdown_timeout=2.0,
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
     )
     try:
         await runner.setup()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
-from .appkeys import SERVICE
+from .admin_list import parse_page
+from .appkeys import ADMIN_LIST, SERVICE, SETTINGS
 from .core import Flag, FlagdError, InvalidRequest, encode_json
 from .idempotency import KEY_HEADER, REPLAYED_HEADER, IdempotencyKey, idempotency_key
 from .service import Written
 
 ACTOR_HEADER = "X-Flagd-Actor"
+SEND_SLICE = 256 * 1024
 DEFAULT_ACTOR = "admin-api"
 
 
@@ -37,7 +41,14 @@ def flag_response(flag: Flag, status: int = 200) -> web.Response:
 
 async def read_json(request: web.Request) -> Any | FlagdError:
     """The parsed body, or the error to raise when the contract's check order reaches it."""
-    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        # A body trickled in slowly would hold the connection and its buffer indefinitely.
+        async with asyncio.timeout(request.app[SETTINGS].body_timeout):
+            raw = await request.read()  # raises 413 past client_max_size
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
+    except web.RequestPayloadError:  # bad chunked framing or content encoding
+        raise InvalidRequest("the request body could not be decoded") from None
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
@@ -74,9 +85,39 @@ def actor(request: web.Request) -> str:
     return given[:128] if given.isprintable() and given else DEFAULT_ACTOR
 
 
-async def list_flags(request: web.Request) -> web.Response:
-    flags = await request.app[SERVICE].list_flags()
-    return json_response([flag.to_dict() for flag in flags])
+async def list_flags(request: web.Request) -> web.StreamResponse:
+    page = parse_page(request.query.getall("limit", []), request.query.getall("after", []))
+    listing = await request.app[ADMIN_LIST].current()
+    if page is None:
+        return await send_json_bytes(request, listing.body)
+    body, next_after = listing.page(page)
+    headers = {}
+    if next_after is not None:
+        query = f"limit={page.limit}&after={quote(next_after, safe='')}"
+        headers["Link"] = f'</api/admin/flags?{query}>; rel="next"'
+    return await send_json_bytes(request, body, headers)
+
+
+async def send_json_bytes(
+    request: web.Request, body: bytes, headers: dict[str, str] | None = None
+) -> web.StreamResponse:
+    """A large body goes out a slice at a time, each once the socket took the last: the
+    loop serves other requests in between, and a slow reader holds a slice of the shared
+    bytes rather than its own copy of all of them in the transport's buffer."""
+    if len(body) <= SEND_SLICE:
+        return web.Response(body=body, headers=headers, content_type="application/json")
+    response = web.StreamResponse(headers=headers)
+    response.content_type = "application/json"
+    response.content_length = len(body)
+    await response.prepare(request)
+    view = memoryview(body)
+    try:
+        for start in range(0, len(body), SEND_SLICE):
+            await response.write(view[start : start + SEND_SLICE])
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client went away mid-body; aiohttp closes the connection
+    return response
 
 
 async def create_flag(request: web.Request) -> web.Response:

@@ -13,13 +13,14 @@ from pathlib import Path
 from aiohttp import web
 
 from . import admin_api, client_api, ops_api, stream
-from .appkeys import BROKER, BUS, METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
+from .admin_list import AdminList
+from .appkeys import ADMIN_LIST, BROKER, BUS, METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
 from .broker import Broker
 from .bus import Bus, open_bus
 from .core import Change, StoreUnavailable
 from .keys import ApiKeys
 from .metrics import Metrics
-from .middleware import build_cors_hook, build_middleware
+from .middleware import build_headers_hook, build_middleware
 from .service import FlagService
 from .settings import Settings
 from .state import FlagState, StateSync
@@ -54,6 +55,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app[BROKER] = broker
     app[SERVICE] = FlagService(store, sync, bus, settings.idempotency_ttl)
     app[METRICS] = metrics
+    app[ADMIN_LIST] = AdminList(sync)
 
     admin_api.add_routes(app)
     client_api.add_routes(app)
@@ -63,7 +65,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app.cleanup_ctx.append(_bus_lifecycle)
     app.cleanup_ctx.append(_heartbeat_lifecycle)
     app.cleanup_ctx.append(_idempotency_purge_lifecycle)
-    app.on_response_prepare.append(build_cors_hook(settings.cors_origins))
+    app.on_response_prepare.append(build_headers_hook(settings.cors_origins))
     app.on_shutdown.append(_end_streams)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .admin_list import AdminList
 from .broker import Broker
 from .bus import Bus
 from .metrics import Metrics
@@ -20,3 +21,4 @@ SERVICE = web.AppKey("service", FlagService)
 METRICS = web.AppKey("metrics", Metrics)
 BROKER = web.AppKey("broker", Broker)
 BUS = web.AppKey("bus", Bus)  # type: ignore[type-abstract]
+ADMIN_LIST = web.AppKey("admin_list", AdminList)

@@ -35,7 +35,8 @@ async def client_flags(request: web.Request) -> web.Response:
     if not state.loaded:
         raise StoreUnavailable("flags are not loaded yet: the store has not been reachable")
     etag = f'"{state.revision}"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    # The same Vary with or without an Origin, so a shared cache keys every variant alike.
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding, Origin"}
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return web.Response(status=304, headers=headers)

@@ -36,6 +36,7 @@ HTTP_CODES: dict[int, tuple[str, str]] = {
     401: ("unauthorized", "a valid API key is required"),
     404: ("not_found", "no such route"),
     405: ("method_not_allowed", "method not allowed on this route"),
+    408: ("request_timeout", "the request body did not arrive in time"),
     413: ("payload_too_large", "request body too large"),
 }
 

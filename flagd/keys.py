@@ -9,6 +9,8 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .file_modes import PRIVATE_DIR, PRIVATE_FILE, make_private
+
 KEYS_FILE = "keys.json"
 
 
@@ -73,6 +75,7 @@ def resolve_keys(admin: str | None, sdk: str | None, state_dir: Path) -> ApiKeys
 
 def _read(path: Path) -> dict[str, str]:
     try:
+        make_private(path)  # a keys file written by hand may be readable by others
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
@@ -83,13 +86,13 @@ def _read(path: Path) -> dict[str, str]:
 
 def _write_private(path: Path, data: dict[str, str]) -> None:
     """Atomic write with mode 0600 from the first byte (never briefly world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
     with os.fdopen(fd, "w") as out:
         json.dump(data, out, indent=2)
         out.write("\n")
-    os.chmod(tmp, 0o600)
+    os.chmod(tmp, PRIVATE_FILE)
     os.replace(tmp, path)
 
 

@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -28,8 +29,42 @@ def _quote(value: Any) -> str:
     return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in quoted)
 
 
+# Every form in which a configured key could appear in a line: as is, percent-encoded,
+# JSON-escaped, and each of those escaped once more by _quote. A safety net only: nothing
+# should log a key in the first place.
+_hidden: list[str] = []
+
+
+def _escaped(text: str) -> set[str]:
+    return {json.dumps(text, ensure_ascii=False)[1:-1], json.dumps(text)[1:-1]}
+
+
+def hide_in_logs(*secrets: bytes | str | None) -> None:
+    """Replace these values by REDACTED in every line formatted from now on."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        text = secret.decode("utf-8", "surrogateescape") if isinstance(secret, bytes) else secret
+        plain = {text, quote(text, safe=""), quote(text), *_escaped(text)}
+        forms |= plain.union(*(_escaped(form) for form in plain))
+    forms.discard("")
+    # Longest first, so a key containing another is replaced whole.
+    _hidden[:] = sorted(forms | set(_hidden), key=len, reverse=True)
+
+
+def _without_secrets(line: str) -> str:
+    for form in _hidden:
+        if form in line:
+            line = line.replace(form, REDACTED)
+    return line
+
+
 class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return _without_secrets(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         parts = [
             f"ts={stamp}.{int(record.msecs):03d}Z",
@@ -55,11 +90,30 @@ def configure_logging(level: str) -> None:
     logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
+# Query parameters flagd reads whose values are logged, when they are only digits.
+_SHOWN_QUERY = frozenset({"limit", "lastEventId"})
+_NAMED_QUERY = _SHOWN_QUERY | {"key", "after"}
+
+
 def redact_url(url: URL) -> str:
-    """The path and query of a request with the `key` query value hidden."""
-    if "key" in url.query:
-        url = url.update_query(key=REDACTED)
-    return url.path_qs
+    """The path and query of a request, with no query value that could be an API key.
+
+    A key arrives under spellings no name check catches (`?x=1?key=…` puts it in x's
+    value, `?key%3D…` in a name), so values are shown only for `limit` and `lastEventId`,
+    and only when they are digits. Other parameters flagd reads show as `name=REDACTED`;
+    any other parameter, name included, as `REDACTED`.
+    """
+    if not url.raw_query_string:
+        return url.path
+    shown = []
+    for name, value in url.query.items():
+        if name in _SHOWN_QUERY and value.isascii() and value.isdigit() and len(value) <= 20:
+            shown.append(f"{name}={value}")
+        elif name in _NAMED_QUERY:
+            shown.append(f"{name}={REDACTED}")
+        else:
+            shown.append(REDACTED)
+    return f"{url.path}?{'&'.join(shown)}"
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .errors import error_response, response_for, unauthorized
+from .http_server import SERVER_NAME
 from .keys import ApiKeys
 from .metrics import Metrics
 
@@ -23,6 +24,10 @@ ALLOWED_HEADERS = (
     "Content-Type, X-Admin-API-Key, X-SDK-Key, If-Match, If-None-Match, Last-Event-ID, "
     "Cache-Control, X-Flagd-Actor, Idempotency-Key"
 )
+EXPOSED_HEADERS = "ETag, Link"
+# After these the connection is closed: a client guessing keys pays a new connection per
+# guess, and an unread remainder of a timed-out body is not parsed as the next request.
+CLOSING_STATUSES = frozenset({401, 408})
 
 
 def build_middleware(
@@ -64,6 +69,8 @@ def build_middleware(
                     response = await handler(request)
                 except Exception as exc:  # every failure gets the JSON error shape
                     response = response_for(exc)
+        if response.status in CLOSING_STATUSES and not response.prepared:
+            response.force_close()
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "OTHER"
@@ -78,25 +85,34 @@ def build_middleware(
     return pipeline
 
 
-def build_cors_hook(
+def build_headers_hook(
     cors_origins: tuple[str, ...],
 ) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """An on_response_prepare hook: CORS headers on every response, streams included
-    (a stream is prepared inside its handler, before any middleware sees it)."""
+    """An on_response_prepare hook: the Server header, and CORS headers on every response,
+    streams included (a stream is prepared inside its handler, before any middleware sees
+    it)."""
     allow_any_origin = "*" in cors_origins
     allowed_origins = frozenset(cors_origins)
 
-    async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Server"] = SERVER_NAME
         origin = request.headers.get("Origin")
         if not origin or not (allow_any_origin or origin in allowed_origins):
             return
         if "Access-Control-Allow-Origin" not in response.headers:
             response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = "ETag"
-            vary = response.headers.get("Vary")
-            response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
+            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+            response.headers["Vary"] = add_vary(response.headers.get("Vary"), "Origin")
 
-    return add_cors_headers
+    return add_response_headers
+
+
+def add_vary(vary: str | None, name: str) -> str:
+    """`vary` with `name` in it once (the client flags route names Origin itself)."""
+    if not vary:
+        return name
+    present = {item.strip().lower() for item in vary.split(",")}
+    return vary if name.lower() in present else f"{vary}, {name}"
 
 
 def preflight(origin: str | None) -> web.Response:

@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from . import __version__
+from .admin_list import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from .core.validation import DESCRIPTION_MAX, KEY_MAX, TARGETED_USERS_MAX, USER_ID_MAX
 from .idempotency import KEY_HEADER, REPLAYED_HEADER
 from .idempotency import KEY_MAX as IDEMPOTENCY_KEY_MAX
@@ -63,14 +64,20 @@ def flag_response(description: str, status: int = 200, *, write: bool = False) -
 ERRORS: dict[str, tuple[str, str]] = {
     "400": (
         "BadRequest",
-        "`invalid_request` (body is not JSON, malformed If-Match or Idempotency-Key) or "
-        "`validation_error` (a field breaks the rules, or a PUT changes `key`)",
+        "`invalid_request` (body is not JSON, malformed If-Match or Idempotency-Key, bad "
+        "paging parameters, or a request the HTTP parser refuses) or `validation_error` "
+        "(a field breaks the rules, or a PUT changes `key`)",
     ),
     "401": (
         "Unauthorized",
         "`unauthorized`: the API key is missing or wrong",
     ),
     "404": ("NotFound", "`not_found`: no flag has this id or key"),
+    "408": (
+        "RequestTimeout",
+        "`request_timeout`: the body did not arrive within FLAGD_BODY_TIMEOUT; the "
+        "connection is closed",
+    ),
     "409": ("DuplicateKey", "`duplicate_key`: a flag with this key already exists"),
     "412": (
         "VersionConflict",
@@ -203,9 +210,9 @@ def schemas() -> Json:
                 "error": {
                     "type": "string",
                     "description": "Stable machine code: invalid_request, validation_error, "
-                    "unauthorized, not_found, method_not_allowed, duplicate_key, "
-                    "version_conflict, payload_too_large, idempotency_key_reused, "
-                    "store_unavailable, internal_error",
+                    "unauthorized, not_found, method_not_allowed, request_timeout, "
+                    "duplicate_key, version_conflict, payload_too_large, "
+                    "idempotency_key_reused, store_unavailable, internal_error",
                 },
                 "message": {"type": "string", "description": "Human-readable explanation"},
             },
@@ -327,6 +334,23 @@ def components() -> Json:
                 "The revision of the last event received. Every change after it is "
                 "replayed; an unknown, non-numeric or too old value gets a fresh snapshot.",
             ),
+            "Limit": {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "Page size. Without limit and after the whole list is one "
+                f"array; with either, a page (limit defaults to {PAGE_LIMIT_DEFAULT}).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_LIMIT_MAX},
+            },
+            "After": {
+                "name": "after",
+                "in": "query",
+                "required": False,
+                "description": "The id of the last flag of the previous page: the page "
+                "continues after it. Take it from the Link header. An id no longer in the "
+                "list (the flag was deleted) is a 400; list again from the first page.",
+                "schema": {"type": "string", "minLength": 1},
+            },
             "LastEventIdQuery": {
                 "name": "lastEventId",
                 "in": "query",
@@ -350,6 +374,16 @@ def components() -> Json:
                 "attempt with the same Idempotency-Key (nothing was applied this time)",
                 "schema": {"type": "string", "enum": ["true"]},
             },
+            "NextLink": {
+                "description": "On a page with more after it: </api/admin/flags?limit=N&"
+                'after=<id>>; rel="next". Absent on the last page and unpaged.',
+                "schema": {"type": "string"},
+            },
+            "ClientVary": {
+                "description": "Always `Accept-Encoding, Origin`, with or without an Origin, "
+                "so shared caches keep every variant apart.",
+                "schema": {"type": "string", "const": "Accept-Encoding, Origin"},
+            },
         },
     }
 
@@ -372,16 +406,23 @@ def admin_paths() -> Json:
                 responses(
                     {
                         "200": {
-                            "description": "Every flag, newest first by creation time",
+                            "description": "Every flag (or one page), newest first by "
+                            "creation time",
+                            "headers": {"Link": ref("headers", "NextLink")},
                             "content": json_content(
                                 {"type": "array", "items": ref("schemas", "Flag")}
                             ),
                         }
                     },
+                    "400",
                     "401",
                     "500",
                     "503",
                 ),
+                parameters=(ref("parameters", "Limit"), ref("parameters", "After")),
+                description="Unpaged (no limit, no after), one array of every flag. Paged, "
+                "follow the Link header until a page has none. The list always includes "
+                "every write acknowledged before the request, on any instance.",
             ),
             "post": operation(
                 "createFlag",
@@ -392,6 +433,7 @@ def admin_paths() -> Json:
                     {"201": flag_response("The created flag", 201, write=True)},
                     "400",
                     "401",
+                    "408",
                     "409",
                     "413",
                     "422",
@@ -421,6 +463,7 @@ def admin_paths() -> Json:
                     "400",
                     "401",
                     "404",
+                    "408",
                     "412",
                     "413",
                     "422",
@@ -502,12 +545,18 @@ def client_paths() -> Json:
                     {
                         "200": {
                             "description": "The flag set",
-                            "headers": {"ETag": ref("headers", "RevisionETag")},
+                            "headers": {
+                                "ETag": ref("headers", "RevisionETag"),
+                                "Vary": ref("headers", "ClientVary"),
+                            },
                             "content": json_content(ref("schemas", "ClientFlags")),
                         },
                         "304": {
                             "description": "Not modified: If-None-Match names the current revision",
-                            "headers": {"ETag": ref("headers", "RevisionETag")},
+                            "headers": {
+                                "ETag": ref("headers", "RevisionETag"),
+                                "Vary": ref("headers", "ClientVary"),
+                            },
                         },
                     },
                     "401",
@@ -606,7 +655,14 @@ Checks run in the order 401, 404, 400, 412. A method a route does not serve is a
 
 Every admin write takes an `Idempotency-Key` header: send a fresh key with each write and
 the same key when retrying it (after a 503 or a lost connection), and the retry gets the
-first answer without applying the write twice."""
+first answer without applying the write twice.
+
+Connections: a request whose headers do not arrive within FLAGD_HEADER_TIMEOUT gets a 408
+`request_timeout` and the connection is closed; an idle keep-alive connection is closed
+after FLAGD_KEEPALIVE_TIMEOUT; a 401 closes its connection (`Connection: close`). A
+request the HTTP parser refuses (control bytes in a header or the query, a line over
+64 KiB) is a 400 `invalid_request` that never quotes the request. Every response carries
+`Server: flagd`, without versions."""
 
 
 @cache

@@ -135,6 +135,28 @@ SETTINGS: tuple[Setting, ...] = (
         "this time gets the first answer and applies nothing",
         float,
     ),
+    Setting(
+        "header_timeout",
+        "FLAGD_HEADER_TIMEOUT",
+        10.0,
+        "seconds a client has to send a request's headers (408 and close past it)",
+        float,
+    ),
+    Setting(
+        "body_timeout",
+        "FLAGD_BODY_TIMEOUT",
+        30.0,
+        "seconds a client has to send a request's body (408 and close past it)",
+        float,
+    ),
+    Setting(
+        "keepalive_timeout",
+        "FLAGD_KEEPALIVE_TIMEOUT",
+        75.0,
+        "seconds an idle keep-alive connection stays open; keep it above the idle "
+        "timeout of a proxy in front (nginx and cloud load balancers use 60 s)",
+        float,
+    ),
 )
 
 
@@ -158,6 +180,9 @@ class Settings:
     log_level: str = "info"
     access_log: bool = True
     idempotency_ttl: float = 86400.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
 
     def state_dir(self, environ: Mapping[str, str] = os.environ) -> Path:
         if self.data_dir is not None:
@@ -257,4 +282,7 @@ def load_settings(
         parser.error(
             "--idempotency-ttl / FLAGD_IDEMPOTENCY_TTL must be a positive number of seconds"
         )
+    for name in ("header_timeout", "body_timeout", "keepalive_timeout"):
+        if not 0 < getattr(settings, name) < float("inf"):
+            parser.error(f"{name.replace('_', ' ')} must be a positive number of seconds")
     return settings

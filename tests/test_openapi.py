@@ -27,14 +27,15 @@ DOCUMENTED_AHEAD = {("GET", "/api/client/stream")}
 
 # Every response status each operation can give (SPEC sections 5, 10 and 11).
 EXPECTED_STATUSES = {
-    ("GET", "/api/admin/flags"): {"200", "401", "500", "503"},
-    ("POST", "/api/admin/flags"): {"201", "400", "401", "409", "413", "422", "500", "503"},
+    ("GET", "/api/admin/flags"): {"200", "400", "401", "500", "503"},
+    ("POST", "/api/admin/flags"): {"201", "400", "401", "408", "409", "413", "422", "500", "503"},
     ("GET", "/api/admin/flags/{ref}"): {"200", "401", "404", "500", "503"},
     ("PUT", "/api/admin/flags/{ref}"): {
         "200",
         "400",
         "401",
         "404",
+        "408",
         "412",
         "413",
         "422",
@@ -170,6 +171,7 @@ def test_conditional_headers_where_they_apply(document: dict[str, Any]) -> None:
         assert parameter_names(document, path, method) == {"ref", "If-Match", "Idempotency-Key"}
     assert parameter_names(document, "/api/admin/flags", "post") == {"Idempotency-Key"}
     assert parameter_names(document, "/api/client/flags", "get") == {"If-None-Match"}
+    assert parameter_names(document, "/api/admin/flags", "get") == {"limit", "after"}
     assert parameter_names(document, "/api/client/stream", "get") == {
         "Last-Event-ID",
         "lastEventId",

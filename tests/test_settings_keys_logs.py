@@ -9,12 +9,14 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from yarl import URL
 
+from flagd import logs
 from flagd.keys import KEYS_FILE, ApiKeys, resolve_keys
-from flagd.logs import REDACTED, LogfmtFormatter, redact_url
+from flagd.logs import REDACTED, LogfmtFormatter, hide_in_logs, redact_url
 from flagd.settings import SETTINGS, Setting, Settings, load_settings, mask_url
 
 REPO = Path(__file__).resolve().parent.parent
@@ -356,10 +358,48 @@ def test_redact_url_hides_key_values(raw: str) -> None:
     assert shown.startswith("/api/client/")
 
 
-def test_redact_url_keeps_other_parameters() -> None:
-    assert redact_url(URL("/api/client/flags?x=1&key=s")) == f"/api/client/flags?x=1&key={REDACTED}"
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/api/client/flags?x=1?key=SECRET",  # a second "?" puts the key in x's value
+        "/api/client/flags?key%3DSECRET",  # an encoded "=" puts it in a name
+        "/api/client/flags?SECRET",
+        "/api/client/flags?KEY=SECRET",
+        "/api/client/flags?x=1;key=SECRET",
+        "/api/client/flags?amp;key=SECRET",
+        "/api/admin/flags?limit=SECRET&after=SECRET",
+        "/api/client/stream?lastEventId=SECRET",
+    ],
+)
+def test_redact_url_hides_a_key_in_any_spelling(raw: str) -> None:
+    assert "SECRET" not in redact_url(URL(raw))
+
+
+def test_redact_url_shows_only_what_cannot_be_a_key() -> None:
+    assert (
+        redact_url(URL("/api/client/flags?x=1&key=s"))
+        == f"/api/client/flags?{REDACTED}&key={REDACTED}"
+    )
     assert redact_url(URL("/health")) == "/health"
-    assert redact_url(URL("/a?keys=1&monkey=2")) == "/a?keys=1&monkey=2"
+    assert redact_url(URL("/a?keys=1&monkey=2")) == f"/a?{REDACTED}&{REDACTED}"
+    assert redact_url(URL("/api/admin/flags?limit=20&after=abc")) == (
+        f"/api/admin/flags?limit=20&after={REDACTED}"
+    )
+    assert (
+        redact_url(URL("/api/client/stream?lastEventId=42")) == "/api/client/stream?lastEventId=42"
+    )
+
+
+def test_configured_keys_are_scrubbed_from_every_line() -> None:
+    """The safety net under the redaction: any line, any logger, the key in any form."""
+    secret = 'k3y with "quote" and é'
+    hide_in_logs(secret.encode(), None, b"")
+    try:
+        for text in (secret, quote(secret, safe=""), quote(secret), json.dumps(secret)[1:-1]):
+            line = format_record(f"got {text}", path=f"/x?{text}")
+            assert "k3y" not in line and REDACTED in line, line
+    finally:
+        logs._hidden.clear()
 
 
 def format_record(msg: str, **fields: object) -> str:

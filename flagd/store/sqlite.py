@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..core import Change, DuplicateKey, Flag, Snapshot, StoreUnavailable, encode_json
+from ..file_modes import PRIVATE_DIR, create_private_file, make_private
 from .base import Decide, Keep, Put, Remember, Remove, WriteResult, ref_lookups
 
 T = TypeVar("T")
@@ -52,7 +53,12 @@ class SQLiteStore:
         def connect() -> None:
             if self._db is not None:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            # SQLite gives its -wal and -shm files the database file's mode, so a 0600
+            # database keeps all three private; files of an earlier release are tightened.
+            create_private_file(self.path)
+            for suffix in ("-wal", "-shm"):
+                make_private(self.path.with_name(self.path.name + suffix))
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")  # readers (and backups) never block writers
             db.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives power loss
@@ -63,7 +69,7 @@ class SQLiteStore:
 
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store {self.path}: {exc}") from exc
 
     async def close(self) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from .datadir import lock_data_dir
-from .file_modes import make_private_dir
+from .file_modes import make_private_dir, warn_if_shared
 from .http_server import FlagdRunner
 from .keys import resolve_keys, write_runtime_file
 from .logs import AccessLogger, configure_logging, hide_in_logs
@@ -44,6 +44,7 @@ async def serve(settings: Settings) -> None:
     try:
         make_private_dir(state_dir)
         lock_data_dir(state_dir)  # before keys.json, the store and flagd.json are touched
+        warn_if_shared(state_dir)
         keys = resolve_keys(settings.admin_api_key, settings.sdk_api_key, state_dir).with_previous(
             settings.admin_api_key_previous, settings.sdk_api_key_previous
         )

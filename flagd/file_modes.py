@@ -20,21 +20,25 @@ PRIVATE_FILE = 0o600
 
 
 def make_private_dir(path: Path) -> None:
-    """Create `path` with mode 0700 (parents as `mkdir -p` would), or check an existing one."""
+    """Create `path` with mode 0700 (parents as `mkdir -p` would) unless it exists."""
     try:
         path.mkdir(mode=PRIVATE_DIR, parents=True)
     except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            log.warning(
-                "the state directory is accessible to other users; flagd's files in it are "
-                "0600, but consider `chmod 700` on it",
-                extra={"fields": {"path": path, "mode": f"{mode:04o}"}},
-            )
-    else:
-        # mkdir's mode passes through the umask, which can only remove bits; chmod makes
-        # it exactly 0700 even under an unusual umask such as 0o277.
-        os.chmod(path, PRIVATE_DIR)
+        return
+    # mkdir's mode passes through the umask, which can only remove bits; chmod makes it
+    # exactly 0700 even under an unusual umask such as 0o277.
+    os.chmod(path, PRIVATE_DIR)
+
+
+def warn_if_shared(path: Path) -> None:
+    """An existing directory is not chmodded (it may be shared on purpose): say so."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning(
+            "the state directory is accessible to other users; flagd's files in it are "
+            "0600, but consider `chmod 700` on it",
+            extra={"fields": {"path": path, "mode": f"{mode:04o}"}},
+        )
 
 
 def create_private_file(path: Path) -> None:

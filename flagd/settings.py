@@ -127,6 +127,20 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", "FLAGD_LOG_LEVEL", "info", "debug, info, warning or error"),
     Setting("access_log", "FLAGD_ACCESS_LOG", True, "log one line per HTTP request", _bool),
+    Setting(
+        "max_streams",
+        "FLAGD_MAX_STREAMS",
+        10_000,
+        "open streams allowed at once; past it a new one gets 503 with Retry-After",
+        int,
+    ),
+    Setting(
+        "stream_snapshot_timeout",
+        "FLAGD_STREAM_SNAPSHOT_TIMEOUT",
+        30.0,
+        "seconds a new stream has to take its snapshot (or replay) before it is closed",
+        float,
+    ),
 )
 
 
@@ -149,6 +163,8 @@ class Settings:
     reconcile_interval: float = 5.0
     log_level: str = "info"
     access_log: bool = True
+    max_streams: int = 10_000
+    stream_snapshot_timeout: float = 30.0
 
     def state_dir(self, environ: Mapping[str, str] = os.environ) -> Path:
         if self.data_dir is not None:
@@ -244,4 +260,8 @@ def load_settings(
         parser.error("port must be from 0 to 65535")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         parser.error("log level must be debug, info, warning or error")
+    if settings.max_streams < 1:
+        parser.error("max streams must be at least 1")
+    if not settings.stream_snapshot_timeout > 0:
+        parser.error("stream snapshot timeout must be more than 0 seconds")
     return settings

@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from aiohttp_sse import EventSourceResponse
 
 from .appkeys import BROKER, SETTINGS, STATE, STORE
 from .broker import Subscriber, frames_for, snapshot_frame
@@ -70,9 +71,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     # reaches the subscriber's pending list, every change up to it is in what we send.
     subscriber = broker.subscribe(transport, chunked, after=state.revision)
     try:
-        response = web.StreamResponse(headers=STREAM_HEADERS)
-        if chunked:
-            response.enable_chunked_encoding()
+        response = new_response(request)
         try:
             async with asyncio.timeout(settings.stream_snapshot_timeout):
                 await response.prepare(request)
@@ -90,6 +89,25 @@ async def stream(request: web.Request) -> web.StreamResponse:
         return response  # aiohttp ends the chunked body cleanly
     finally:
         subscriber.finish("disconnected")
+
+
+class EventStream(EventSourceResponse):
+    """aiohttp-sse's response for the headers and the start of the body. Events do not go
+    through it: the broker writes pre-framed bytes into the transport, and one task pings
+    every stream (`heartbeat`), so the response's own ping task ends at once."""
+
+    async def _ping(self) -> None:
+        return
+
+
+def new_response(request: web.Request) -> web.StreamResponse:
+    # send_timeout=None: no TCP_USER_TIMEOUT; the snapshot timeout and the subscriber
+    # bound already close a client that does not read.
+    response = EventStream(headers=STREAM_HEADERS, send_timeout=None)
+    response.headers["Cache-Control"] = STREAM_HEADERS["Cache-Control"]
+    if request.version < (1, 1):
+        del response.headers["Connection"]  # HTTP/1.0: the body ends when the connection does
+    return response
 
 
 async def _write_paced(response: web.StreamResponse, parts: AsyncIterator[bytes]) -> None:

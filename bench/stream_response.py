@@ -4,9 +4,9 @@
     .venv/bin/python -m bench.stream_response --rounds 1 -- --toggles 10
 
 Per variant per round, in the order A B B A A B ... so that drift in the machine's load
-falls on both ("aiohttp-sse" is flagd as it is; "plain" puts
-bench/variants/plain_stream_response on flagd's PYTHONPATH, whose sitecustomize swaps the
-response class back to web.StreamResponse):
+falls on both ("plain" is flagd as it is, with aiohttp's web.StreamResponse; "aiohttp-sse"
+puts bench/variants/aiohttp_sse_response on flagd's PYTHONPATH, whose sitecustomize swaps
+in aiohttp-sse's EventSourceResponse; it needs `.venv/bin/pip install aiohttp-sse`):
 
 - bench/propagation.py's 1,000-subscriber case: propagation p50/p99, the connect phase
   (1,000 streams from the generator to their snapshots: wall time, streams per second,
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import statistics
 import sys
 import time
@@ -39,8 +40,8 @@ from bench.common import (
 )
 from bench.sse_load import raise_nofile_limit
 
-PLAIN = Path(__file__).resolve().parent / "variants" / "plain_stream_response"
-VARIANTS = {"aiohttp-sse": [], "plain": [f"PYTHONPATH={PLAIN}"]}
+SSE = Path(__file__).resolve().parent / "variants" / "aiohttp_sse_response"
+VARIANTS = {"plain": [], "aiohttp-sse": [f"PYTHONPATH={SSE}"]}
 
 
 def order(rounds: int) -> list[str]:
@@ -111,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--churn-clients", type=int, default=8)
     parser.add_argument("rest", nargs="*", help="after --: options for bench.propagation")
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("aiohttp_sse") is None:
+        print("aiohttp-sse is not installed: .venv/bin/pip install aiohttp-sse", file=sys.stderr)
+        return 2
     raise_nofile_limit()
     print(machine_notes_markdown())
     case = propagation.CASES["single-1k"]

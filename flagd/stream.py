@@ -21,7 +21,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse
 
 from .appkeys import BROKER, SETTINGS, STATE, STORE
 from .broker import Subscriber, frames_for, snapshot_frame
@@ -91,22 +90,13 @@ async def stream(request: web.Request) -> web.StreamResponse:
         subscriber.finish("disconnected")
 
 
-class EventStream(EventSourceResponse):
-    """aiohttp-sse's response for the headers and the start of the body. Events do not go
-    through it: the broker writes pre-framed bytes into the transport, and one task pings
-    every stream (`heartbeat`), so the response's own ping task ends at once."""
-
-    async def _ping(self) -> None:
-        return
-
-
 def new_response(request: web.Request) -> web.StreamResponse:
-    # send_timeout=None: no TCP_USER_TIMEOUT; the snapshot timeout and the subscriber
-    # bound already close a client that does not read.
-    response = EventStream(headers=STREAM_HEADERS, send_timeout=None)
-    response.headers["Cache-Control"] = STREAM_HEADERS["Cache-Control"]
-    if request.version < (1, 1):
-        del response.headers["Connection"]  # HTTP/1.0: the body ends when the connection does
+    """aiohttp's plain StreamResponse: events are pre-framed bytes the broker writes into
+    the transport. (aiohttp-sse's EventSourceResponse was measured in its place and cost
+    more per stream: bench/RESULTS.md, section 8.)"""
+    response = web.StreamResponse(headers=STREAM_HEADERS)
+    if request.version >= (1, 1):
+        response.enable_chunked_encoding()
     return response
 
 

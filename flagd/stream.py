@@ -93,7 +93,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
 def new_response(request: web.Request) -> web.StreamResponse:
     """aiohttp's plain StreamResponse: events are pre-framed bytes the broker writes into
     the transport. (aiohttp-sse's EventSourceResponse was measured in its place and cost
-    more per stream: bench/RESULTS.md, section 8.)"""
+    more per stream: bench/RESULTS.md, "aiohttp-sse's EventSourceResponse".)"""
     response = web.StreamResponse(headers=STREAM_HEADERS)
     if request.version >= (1, 1):
         response.enable_chunked_encoding()

@@ -102,7 +102,9 @@ def new_response(request: web.Request) -> web.StreamResponse:
 
 async def _write_paced(response: web.StreamResponse, parts: AsyncIterator[bytes]) -> None:
     """Write `retry:` and the parts, small ones gathered and large ones sliced into writes
-    of about WRITE_SLICE bytes. aiohttp waits for the socket to drain between writes."""
+    of about WRITE_SLICE bytes. Once more than 64 KiB went out since it last waited,
+    aiohttp's write waits until the transport's buffer is under its low-water mark, so a
+    client that does not read holds a slice or two, never the rest of the snapshot."""
     batch: list[bytes] = [f"retry: {RETRY_MS}\n\n".encode()]
     batched = len(batch[0])
     async for part in parts:

@@ -93,7 +93,7 @@ async def test_clients_that_never_read_their_snapshot_hold_a_slice_and_are_close
     clients = 30
     daemon = Flagd(
         data_dir=tmp_path,
-        extra_env={"FLAGD_ACCESS_LOG": "false", "FLAGD_STREAM_SNAPSHOT_TIMEOUT": "3"},
+        extra_env={"FLAGD_ACCESS_LOG": "false", "FLAGD_STREAM_SNAPSHOT_TIMEOUT": "10"},
     )
     await asyncio.to_thread(daemon.start)
     stalled: list[socket.socket] = []

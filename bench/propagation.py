@@ -411,6 +411,7 @@ def run_case(case: Case, options: argparse.Namespace) -> CaseResult:
     extra_env = {}
     if options.heartbeat is not None:
         extra_env["FLAGD_HEARTBEAT_INTERVAL"] = str(options.heartbeat)
+    extra_env.update(item.split("=", 1) for item in options.flagd_env)
     with (
         tempfile.TemporaryDirectory(prefix="flagd-prop-") as work,
         daemons(case.instances, store, Path(work), extra_env) as instances,
@@ -653,7 +654,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
     return "\n\n".join(parts) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     parser.add_argument("--toggles", type=int, default=20)
@@ -700,7 +701,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quiet-timeout", type=float, default=90.0)
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of flagd A here")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
-    options = parser.parse_args(argv)
+    parser.add_argument(
+        "--flagd-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for flagd (repeatable)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    options = build_parser().parse_args(argv)
     raise_nofile_limit()  # flagd inherits it: 10,000 streams need 10,000 descriptors
     machine = machine_notes_markdown()
 

@@ -88,6 +88,10 @@ def _gauges(
         "flagd_stream_subscribers": ("Open stream connections", float(len(broker.subscribers))),
         "flagd_stream_events_total": ("Events written to subscribers", float(broker.events_sent)),
         "flagd_stream_dropped_total": ("Slow stream subscribers closed", float(broker.dropped)),
+        "flagd_stream_rejected_total": (
+            "Streams refused with 503 at the stream limit",
+            float(broker.rejected),
+        ),
         "flagd_store_up": ("1 while the store answered its last call", float(sync.store_up)),
         "flagd_bus_up": ("1 while the notification bus is connected", float(bus.healthy)),
     }

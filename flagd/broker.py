@@ -6,13 +6,15 @@ per-subscriber coroutine is woken, which is what keeps 10,000 subscribers cheap.
 
 A subscriber's bound is the bytes queued for it and not yet taken by its socket. Past the
 bound it is a slow subscriber: it is closed at once, so it never delays the others, and it
-catches up on reconnect with Last-Event-ID.
+catches up on reconnect with Last-Event-ID. While its first bytes (snapshot or replay) are
+being written, its live events wait in a pending list under the same bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from .core import Change, Snapshot, encode_json
 log = logging.getLogger("flagd.broker")
 
 PING = b": ping\n\n"
+SWEEP_INTERVAL = 0.1  # seconds; at the stream limit, how often to look for closed clients
 
 
 def sse_frame(event: str, data: bytes, event_id: int | None = None) -> bytes:
@@ -110,13 +113,34 @@ class Broker:
         self.recent: deque[Frame] = deque(maxlen=recent_size)
         self.events_sent = 0
         self.dropped = 0
+        self.rejected = 0  # streams refused at the limit (counted by the handler)
+        self.closed = 0  # streams ended, for any reason
+        self._swept_at = 0.0
         self.on_drop: Callable[[], None] | None = None
 
     def subscribe(self, transport: asyncio.Transport, chunked: bool, after: int) -> Subscriber:
         subscriber = Subscriber(transport, chunked, self.subscriber_limit, after=after)
         self.subscribers.add(subscriber)
-        subscriber.done.add_done_callback(lambda _: self.subscribers.discard(subscriber))
+        subscriber.done.add_done_callback(lambda _: self._closed(subscriber))
         return subscriber
+
+    def _closed(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        self.closed += 1
+
+    def has_room(self, limit: int) -> bool:
+        """Whether fewer than `limit` streams are open. A client that went away is noticed
+        only at the next write to it (an event or a heartbeat), so at the limit the closed
+        ones are let go first, at most once per SWEEP_INTERVAL."""
+        if len(self.subscribers) < limit:
+            return True
+        now = time.monotonic()
+        if now - self._swept_at >= SWEEP_INTERVAL:
+            self._swept_at = now
+            for subscriber in [s for s in self.subscribers if s.transport.is_closing()]:
+                subscriber.finish("disconnected")
+                self.subscribers.discard(subscriber)  # the done callback runs a tick later
+        return len(self.subscribers) < limit
 
     def publish_change(self, change: Change) -> None:
         frame = Frame.of(change_frame(change), change.revision)
@@ -164,11 +188,12 @@ class Broker:
         if frame.revision is not None:
             self.events_sent += len(self.subscribers)
 
-    def drop(self, subscriber: Subscriber) -> None:
+    def drop(self, subscriber: Subscriber, why: str | None = None) -> None:
         if subscriber.done.done():
             return
         self.dropped += 1
-        log.info("closing a slow stream subscriber (over %d bytes behind)", self.subscriber_limit)
+        why = why or f"over {self.subscriber_limit} bytes behind"
+        log.info("closing a slow stream subscriber: %s", why)
         subscriber.finish("slow")
         # A reader that stopped reading would never take a graceful close's bytes.
         subscriber.transport.abort()

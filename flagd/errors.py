@@ -53,6 +53,14 @@ def unauthorized(message: str) -> web.Response:
     return error_response(401, "unauthorized", message)
 
 
+def too_many_streams(limit: int, retry_after: int) -> web.Response:
+    response = error_response(
+        503, "too_many_streams", f"this instance serves its limit of {limit} streams; retry later"
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def response_for(exc: BaseException) -> web.Response:
     """Map any exception escaping a handler; unexpected ones are logged, never shown."""
     if isinstance(exc, FlagdError):

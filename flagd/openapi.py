@@ -212,7 +212,7 @@ def schemas() -> Json:
                     "description": "Stable machine code: invalid_request, validation_error, "
                     "unauthorized, not_found, method_not_allowed, request_timeout, "
                     "duplicate_key, version_conflict, payload_too_large, "
-                    "idempotency_key_reused, store_unavailable, internal_error",
+                    "idempotency_key_reused, store_unavailable, too_many_streams, internal_error",
                 },
                 "message": {"type": "string", "description": "Human-readable explanation"},
             },
@@ -530,7 +530,24 @@ Server-Sent Events. Every event carries `id: <revision>`; `retry:` is sent once 
 - `event: flag_updated`, data the flag JSON (create, update, toggle);
   `event: flag_deleted`, data `{"key": "<key>"}`.
 - A comment heartbeat (`: ping`) at a configurable interval. A subscriber that falls too far
-  behind is disconnected and catches up on reconnect through Last-Event-ID."""
+  behind is disconnected and catches up on reconnect through Last-Event-ID, and so is one
+  that has not taken its snapshot (or replay) within the snapshot timeout.
+- Each instance serves a limited number of streams at once; past it, a 503
+  `too_many_streams` with Retry-After."""
+
+STREAM_UNAVAILABLE: Json = {
+    "description": "`store_unavailable`: the flags are not loaded yet (the store has not "
+    "been reachable since start), or `too_many_streams`: this instance already serves its "
+    "limit of streams (FLAGD_MAX_STREAMS)",
+    "headers": {
+        "Retry-After": {
+            "description": "With `too_many_streams`: seconds to wait before reconnecting "
+            "(5-15, spread so that refused clients do not return together)",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "content": json_content(ref("schemas", "Error")),
+}
 
 
 def client_paths() -> Json:
@@ -583,11 +600,11 @@ def client_paths() -> Json:
                                     'data: {"flags":[],"revision":7}\n\n',
                                 }
                             },
-                        }
+                        },
+                        "503": STREAM_UNAVAILABLE,
                     },
                     "401",
                     "500",
-                    "503",
                 ),
                 parameters=(
                     ref("parameters", "LastEventId"),

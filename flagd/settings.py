@@ -157,6 +157,20 @@ SETTINGS: tuple[Setting, ...] = (
         "timeout of a proxy in front (nginx and cloud load balancers use 60 s)",
         float,
     ),
+    Setting(
+        "max_streams",
+        "FLAGD_MAX_STREAMS",
+        10_000,
+        "open streams allowed at once; past it a new one gets 503 with Retry-After",
+        int,
+    ),
+    Setting(
+        "stream_snapshot_timeout",
+        "FLAGD_STREAM_SNAPSHOT_TIMEOUT",
+        30.0,
+        "seconds a new stream has to take its snapshot (or replay) before it is closed",
+        float,
+    ),
 )
 
 
@@ -183,6 +197,8 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keepalive_timeout: float = 75.0
+    max_streams: int = 10_000
+    stream_snapshot_timeout: float = 30.0
 
     def state_dir(self, environ: Mapping[str, str] = os.environ) -> Path:
         if self.data_dir is not None:
@@ -285,4 +301,8 @@ def load_settings(
     for name in ("header_timeout", "body_timeout", "keepalive_timeout"):
         if not 0 < getattr(settings, name) < float("inf"):
             parser.error(f"{name.replace('_', ' ')} must be a positive number of seconds")
+    if settings.max_streams < 1:
+        parser.error("max streams must be at least 1")
+    if not settings.stream_snapshot_timeout > 0:
+        parser.error("stream snapshot timeout must be more than 0 seconds")
     return settings

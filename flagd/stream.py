@@ -4,23 +4,38 @@ Fresh connect: `retry:`, then a `snapshot` at revision N, then live events after
 Reconnect with Last-Event-ID R: every change after R in order (from memory when recent,
 else from the store's change log), then live. An id that is not a number, is ahead of
 us, or is further back than the retained window gets a fresh snapshot instead.
+
+The first bytes (a snapshot can be megabytes) are written a slice at a time, waiting for
+the socket to take each one, so a client that does not read holds one slice, not a copy
+of the snapshot. Meanwhile its live events queue in the broker up to the subscriber bound;
+a client that has not taken its first bytes within the snapshot timeout is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from .appkeys import BROKER, SETTINGS, STATE, STORE
-from .broker import Frame, frames_for, snapshot_frame
+from .broker import Subscriber, frames_for, snapshot_frame
 from .core import StoreUnavailable
+from .errors import too_many_streams
 
 log = logging.getLogger("flagd.stream")
 
 RETRY_MS = 3000
 REPLAY_LIMIT = 10_000  # changes; further back than this a snapshot is cheaper
+REPLAY_PAGE = 100  # changes read from the store per query while replaying
+WRITE_SLICE = 64 * 1024  # bytes per write of the first bytes; the socket must take each
+TRIM_AFTER_CLOSED = 1000  # streams ended since the last malloc_trim
+# Retry-After past the stream limit, spread so that refused clients do not return together.
+RETRY_AFTER_SECONDS = (5, 15)
 STREAM_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache, no-transform",
@@ -40,25 +55,33 @@ def parse_last_event_id(request: web.Request) -> int | None:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    state, broker = request.app[STATE], request.app[BROKER]
+    state, broker, settings = request.app[STATE], request.app[BROKER], request.app[SETTINGS]
     if not state.loaded:
         raise StoreUnavailable("flags are not loaded yet: the store has not been reachable")
     transport = request.transport
     if transport is None:
         return web.Response(status=499)
+    if not broker.has_room(settings.max_streams):
+        broker.rejected += 1
+        return too_many_streams(settings.max_streams, random.randint(*RETRY_AFTER_SECONDS))
     last_id = parse_last_event_id(request)
-    at = state.revision
     chunked = request.version >= (1, 1)
-    # Subscribe and read the revision with no await in between: every change after `at`
-    # reaches the subscriber's pending list, every change up to `at` is in what we send.
-    subscriber = broker.subscribe(transport, chunked, after=at)
+    # Subscribe and read the revision with no await in between: every change after it
+    # reaches the subscriber's pending list, every change up to it is in what we send.
+    subscriber = broker.subscribe(transport, chunked, after=state.revision)
     try:
-        initial = await _initial_frames(request, last_id, at)
-        response = web.StreamResponse(headers=STREAM_HEADERS)
-        if chunked:
-            response.enable_chunked_encoding()
-        await response.prepare(request)
-        await response.write(f"retry: {RETRY_MS}\n\n".encode() + b"".join(initial))
+        response = new_response(request)
+        try:
+            async with asyncio.timeout(settings.stream_snapshot_timeout):
+                await response.prepare(request)
+                await _write_paced(response, _initial_frames(request, subscriber, last_id))
+        except TimeoutError:
+            broker.drop(
+                subscriber, f"it took no snapshot in {settings.stream_snapshot_timeout:g} s"
+            )
+            return response
+        except ConnectionError:
+            return response  # gone, or dropped by the broker for falling behind meanwhile
         if not subscriber.go_live():
             broker.drop(subscriber)
         log.debug("stream closed: %s", await subscriber.done)
@@ -67,41 +90,119 @@ async def stream(request: web.Request) -> web.StreamResponse:
         subscriber.finish("disconnected")
 
 
-async def _initial_frames(request: web.Request, last_id: int | None, at: int) -> list[bytes]:
+def new_response(request: web.Request) -> web.StreamResponse:
+    """aiohttp's plain StreamResponse: events are pre-framed bytes the broker writes into
+    the transport. (aiohttp-sse's EventSourceResponse was measured in its place and cost
+    more per stream: bench/RESULTS.md, "aiohttp-sse's EventSourceResponse".)"""
+    response = web.StreamResponse(headers=STREAM_HEADERS)
+    if request.version >= (1, 1):
+        response.enable_chunked_encoding()
+    return response
+
+
+async def _write_paced(response: web.StreamResponse, parts: AsyncIterator[bytes]) -> None:
+    """Write `retry:` and the parts, small ones gathered and large ones sliced into writes
+    of about WRITE_SLICE bytes. Once more than 64 KiB went out since it last waited,
+    aiohttp's write waits until the transport's buffer is under its low-water mark, so a
+    client that does not read holds a slice or two, never the rest of the snapshot."""
+    batch: list[bytes] = [f"retry: {RETRY_MS}\n\n".encode()]
+    batched = len(batch[0])
+    async for part in parts:
+        if len(part) < WRITE_SLICE:
+            batch.append(part)
+            batched += len(part)
+            if batched >= WRITE_SLICE:
+                await response.write(b"".join(batch))
+                batch, batched = [], 0
+            continue
+        if batch:
+            await response.write(b"".join(batch))
+            batch, batched = [], 0
+        view = memoryview(part)  # slices share the one encoding every subscriber gets
+        for start in range(0, len(view), WRITE_SLICE):
+            await response.write(view[start : start + WRITE_SLICE])
+    if batch:
+        await response.write(b"".join(batch))
+
+
+async def _initial_frames(
+    request: web.Request, subscriber: Subscriber, last_id: int | None
+) -> AsyncIterator[bytes]:
+    """The snapshot, or the changes after `last_id` up to `subscriber.after`."""
+    at = subscriber.after
     if last_id is None or last_id > at or at - last_id > REPLAY_LIMIT:
-        return [_snapshot(request)]
-    frames = request.app[BROKER].recent_after(last_id, at)
-    if frames is None:
-        frames = await _replay_from_store(request, last_id, at)
-    if frames is None:
-        return [_snapshot(request)]
-    return [frame.payload for frame in frames]
+        yield _snapshot(request, subscriber)
+        return
+    recent = request.app[BROKER].recent_after(last_id, at)
+    if recent is not None:
+        for frame in recent:
+            yield frame.payload
+        return
+    async for payload in _replay_from_store(request, last_id, at):
+        if payload is None:
+            # A snapshot replaces whatever part of the replay was already sent.
+            yield _snapshot(request, subscriber)
+            return
+        yield payload
 
 
-async def _replay_from_store(request: web.Request, last_id: int, at: int) -> list[Frame] | None:
+async def _replay_from_store(
+    request: web.Request, last_id: int, at: int
+) -> AsyncIterator[bytes | None]:
+    """Change frames (last_id, at] a page at a time; None when the change log has a gap or
+    the store is away."""
     store = request.app[STORE]
-    frames: list[Frame] = []
     cursor = last_id
-    try:
-        while cursor < at:
-            changes = await store.changes_after(cursor, min(1000, at - cursor))
-            if not changes or changes[0].revision != cursor + 1:
-                return None
-            frames.extend(frames_for(c for c in changes if c.revision <= at))
-            cursor = changes[-1].revision
-    except StoreUnavailable:
-        return None  # a snapshot from memory is always possible
-    return frames
+    while cursor < at:
+        try:
+            changes = await store.changes_after(cursor, min(REPLAY_PAGE, at - cursor))
+        except StoreUnavailable:
+            yield None
+            return
+        if not changes or changes[0].revision != cursor + 1:
+            yield None
+            return
+        for frame in frames_for(c for c in changes if c.revision <= at):
+            yield frame.payload
+        cursor = changes[-1].revision
 
 
-def _snapshot(request: web.Request) -> bytes:
-    return request.app[STATE].derived("snapshot_frame", snapshot_frame)
+def _snapshot(request: web.Request, subscriber: Subscriber) -> bytes:
+    """The snapshot as of now, which may be later than the subscription (after a replay
+    attempt): the changes it already holds are not sent again."""
+    state = request.app[STATE]
+    subscriber.after = state.revision
+    return state.derived("snapshot_frame", snapshot_frame)
 
 
 async def heartbeat(app: web.Application) -> None:
-    """One heartbeat for every stream: serialised once, written in slices."""
+    """One heartbeat for every stream: serialised once, written in slices. After many
+    streams have ended, the heap pages their buffers used are given back to the system."""
     interval = app[SETTINGS].heartbeat_interval
     broker = app[BROKER]
+    trim = malloc_trim()
+    closed_at_trim = broker.closed
     while True:
         await asyncio.sleep(interval)
         await broker.heartbeat()
+        ended = broker.closed - closed_at_trim
+        if trim is not None and ended >= TRIM_AFTER_CLOSED:
+            closed_at_trim = broker.closed
+            started = time.perf_counter()
+            trim()
+            elapsed_ms = 1000 * (time.perf_counter() - started)
+            log.info(
+                "gave free heap memory back after %d streams ended (%.1f ms)", ended, elapsed_ms
+            )
+
+
+def malloc_trim() -> Callable[[], object] | None:
+    """glibc's malloc_trim(0), or None elsewhere. glibc keeps freed memory in its heap, so
+    without it RSS stays at its peak after thousands of streams come and go."""
+    try:
+        function = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_size_t]
+    function.restype = ctypes.c_int
+    return lambda: function(0)

@@ -84,7 +84,7 @@ async def subscribers_reach(daemon: Flagd, count: int, timeout: float = 30) -> N
     async def reached() -> bool:
         return await metric(daemon, "flagd_stream_subscribers") == count
 
-    await eventually(reached, timeout, f"{count} stream subscribers")
+    await eventually(reached, f"{count} stream subscribers", timeout)
 
 
 async def test_clients_that_never_read_their_snapshot_hold_a_slice_and_are_closed(
@@ -232,7 +232,7 @@ async def test_past_the_stream_limit_a_stream_gets_503_with_retry_after(tmp_path
             candidate.start()
             return True
 
-        await eventually(admitted, 15, "a stream admitted after one closed", interval=0.05)
+        await eventually(admitted, "a stream admitted after one closed")
         assert (await streams[-1].next_event()).event == "snapshot"
         assert await metric(daemon, "flagd_stream_subscribers") == 3
     finally:

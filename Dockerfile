@@ -11,7 +11,8 @@ WORKDIR /app
 COPY pyproject.toml README.md schema.sql ./
 COPY flagd ./flagd
 COPY flagctl ./flagctl
-RUN pip install . \
+COPY sdk/python ./sdk/python
+RUN pip install ./sdk/python . \
     && groupadd --system --gid 10001 flagd \
     && useradd --system --gid 10001 --uid 10001 --home-dir /var/lib/flagd --create-home flagd
 

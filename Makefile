@@ -10,10 +10,12 @@ FLAGD_BIND_HOST ?= 127.0.0.1
 
 .PHONY: install run test lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+# Two distributions from one tree: flagd-sdk (sdk/python: the core and the SDK) and flagd
+# (the daemon and flagctl, which depends on it); editable, both import this checkout.
+$(BIN)/.installed: pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e ./sdk/python -e '.[test]'
 	touch $@
 
 install: $(BIN)/.installed

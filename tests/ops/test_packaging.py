@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import flagd
 from tests.conftest import REPO, service_missing
 
 
@@ -69,31 +70,38 @@ def test_systemd_unit_is_type_notify_with_hardening() -> None:
         assert f"\n{setting}\n" in unit, setting
 
 
-def test_package_metadata_builds_without_deprecation_warnings(tmp_path: Path) -> None:
-    """`make run` installs flagd with pip, which builds its metadata with setuptools: no
-    deprecation banner before flagd starts (a `project.license` table printed three)."""
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert pyproject["project"]["license"] == "Apache-2.0"  # an SPDX expression
-    # The SPDX form needs setuptools 77; an older one rejects it.
-    assert "setuptools>=77" in pyproject["build-system"]["requires"]
-
-    source = tmp_path / "source"  # a copy, so the build writes nothing into the checkout
-    source.mkdir()
+def copy_sources(target: Path) -> Path:
+    """What the two distributions build from, copied so a build writes nothing into the
+    checkout; sdk/python's symlinks stay symlinks into the copy."""
+    target.mkdir()
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source / name)
+        shutil.copy(REPO / name, target / name)
+    ignore = shutil.ignore_patterns("__pycache__")
     for package in ("flagd", "flagctl"):
-        shutil.copytree(
-            REPO / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(REPO / package, target / package, ignore=ignore)
+    shutil.copytree(REPO / "sdk" / "python", target / "sdk" / "python", symlinks=True)
+    return target
+
+
+@pytest.mark.parametrize("project", [".", "sdk/python"], ids=["flagd", "flagd-sdk"])
+def test_package_metadata_builds_without_deprecation_warnings(
+    tmp_path: Path, project: str
+) -> None:
+    """`make run` installs both distributions with pip, which builds their metadata with
+    hatchling: no deprecation banner before flagd starts (a `project.license` table
+    printed three under setuptools)."""
+    pyproject = tomllib.loads((REPO / project / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "Apache-2.0"  # an SPDX expression
+    assert pyproject["project"]["version"] == flagd.__version__
+    source = copy_sources(tmp_path / "source") / project
     build = (
-        "import setuptools, sys; from setuptools import build_meta\n"
-        "assert int(setuptools.__version__.split('.')[0]) >= 77, setuptools.__version__\n"
-        "print(build_meta.prepare_metadata_for_build_wheel(sys.argv[1]))"
+        "import sys; from hatchling.build import prepare_metadata_for_build_wheel\n"
+        "print(prepare_metadata_for_build_wheel(sys.argv[1]))"
     )
     out = tmp_path / "metadata"
     out.mkdir()
     result = subprocess.run(
-        [sys.executable, "-c", build, str(out)],
+        [sys.executable, "-W", "default", "-c", build, str(out)],
         cwd=source,
         capture_output=True,
         text=True,

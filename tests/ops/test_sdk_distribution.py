@@ -30,8 +30,17 @@ def sdk_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("sdk-only")
     wheels = work / "wheels"
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels)]
-        + [str(REPO / "sdk" / "python")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(wheels),
+            str(REPO / "sdk" / "python"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -42,8 +51,7 @@ def sdk_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        + [str(wheel)],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -54,8 +62,14 @@ def sdk_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def installed_names(env_dir: Path) -> set[str]:
     listing = subprocess.run(
-        [str(env_dir / "bin" / "python"), "-m", "pip", "list", "--format=json"]
-        + ["--disable-pip-version-check"],
+        [
+            str(env_dir / "bin" / "python"),
+            "-m",
+            "pip",
+            "list",
+            "--format=json",
+            "--disable-pip-version-check",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -68,7 +82,7 @@ def test_the_sdk_wheel_pulls_only_what_the_sdk_needs(sdk_venv: Path) -> None:
     names = installed_names(sdk_venv)
     assert "flagd-sdk" in names and "flagd" not in names
     assert not names & SERVER_ONLY, names & SERVER_ONLY
-    assert ALLOWED_TOP_LEVEL <= names
+    assert names >= ALLOWED_TOP_LEVEL
     assert "fnv-hash-fast" not in names  # an optional speed-up: flagd-sdk[speedups]
     commands = {path.name for path in (sdk_venv / "bin").iterdir()}
     assert not commands & {"flagd", "flagctl"}, commands
@@ -114,12 +128,9 @@ def test_the_readme_example_runs_against_a_real_flagd(
         assert created.status_code == 201, created.text
     example = readme_sdk_example()
     assert "http://127.0.0.1:8080" in example and "\n        ...\n" in example
-    program = (
-        f"sdk_key = {SDK_KEY!r}\nuser_id = 'user-42'\n"
-        + example.replace("http://127.0.0.1:8080", flagd.url).replace(
-            "\n        ...\n", "\n        print('new-checkout-flow is on')\n"
-        )
-    )
+    program = f"sdk_key = {SDK_KEY!r}\nuser_id = 'user-42'\n" + example.replace(
+        "http://127.0.0.1:8080", flagd.url
+    ).replace("\n        ...\n", "\n        print('new-checkout-flow is on')\n")
     script = tmp_path / "example.py"
     script.write_text(program)
     result = subprocess.run(

@@ -84,9 +84,7 @@ def copy_sources(target: Path) -> Path:
 
 
 @pytest.mark.parametrize("project", [".", "sdk/python"], ids=["flagd", "flagd-sdk"])
-def test_package_metadata_builds_without_deprecation_warnings(
-    tmp_path: Path, project: str
-) -> None:
+def test_package_metadata_builds_without_deprecation_warnings(tmp_path: Path, project: str) -> None:
     """`make run` installs both distributions with pip, which builds their metadata with
     hatchling: no deprecation banner before flagd starts (a `project.license` table
     printed three under setuptools)."""

@@ -14,7 +14,7 @@ from .datadir import lock_data_dir
 from .file_modes import make_private_dir, warn_if_shared
 from .http_server import FlagdRunner
 from .keys import resolve_keys, write_runtime_file
-from .logs import AccessLogger, configure_logging, hide_in_logs
+from .logs import AccessLogger, configure_logging, flush_access_log, hide_in_logs
 from .settings import Settings, load_settings
 from .systemd import notify
 
@@ -94,6 +94,7 @@ async def serve(settings: Settings) -> None:
     log.info("stopping")
     notify("STOPPING=1")
     await runner.cleanup()
+    flush_access_log()  # the last requests' lines before "stopped"
     log.info("stopped")
 
 

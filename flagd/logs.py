@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import sys
@@ -117,18 +119,86 @@ def redact_url(url: URL) -> str:
 
 
 class AccessLogger(AbstractAccessLogger):
-    """Method, redacted path, status and duration; never a header value."""
+    """Method, redacted path, status and duration; never a header value.
+
+    The access line is on every request's path, so it skips the logging machinery: the
+    line is formatted directly (the same logfmt a LogfmtFormatter would give) and handed
+    to a writer that sends a batch of lines in one write, soon after, off the request.
+    """
+
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logger, log_format)
+        self._prefix = f"level=info logger={logger.name} msg=request method="
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            "request",
-            extra={
-                "fields": {
-                    "method": request.method,
-                    "path": redact_url(request.rel_url),
-                    "status": response.status,
-                    "ms": f"{time * 1000:.2f}",
-                    "remote": request.remote,
-                }
-            },
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        url = request.rel_url
+        path = redact_url(url) if url.raw_query_string else url.path
+        remote = request.remote
+        _access_lines.add(
+            f"ts={_timestamp()} {self._prefix}{_quote(request.method)} path={_quote(path)}"
+            f" status={response.status} ms={time * 1000:.2f}"
+            f" remote={_quote(remote) if remote else 'None'}\n"
         )
+
+
+_stamp_second = -1
+_stamp_text = ""
+
+
+def _timestamp() -> str:
+    """RFC 3339 UTC with milliseconds; the seconds part is formatted once a second."""
+    global _stamp_second, _stamp_text
+    now = time.time()
+    second = int(now)
+    if second != _stamp_second:
+        _stamp_second = second
+        _stamp_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_stamp_text}.{int((now - second) * 1000):03d}Z"
+
+
+class _BatchedLines:
+    """Lines collected on the event loop and written to stderr together: at most
+    FLUSH_DELAY later, at once past FLUSH_BYTES, and at exit."""
+
+    FLUSH_DELAY = 0.05
+    FLUSH_BYTES = 64 * 1024
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+        self._size = 0
+        self._scheduled = False
+        atexit.register(self.flush)
+
+    def add(self, line: str) -> None:
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= self.FLUSH_BYTES:
+            self.flush()
+        elif not self._scheduled:
+            try:
+                asyncio.get_running_loop().call_later(self.FLUSH_DELAY, self.flush)
+            except RuntimeError:  # no loop: write now
+                self.flush()
+                return
+            self._scheduled = True
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._lines:
+            return
+        text = _without_secrets("".join(self._lines))
+        self._lines, self._size = [], 0
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr closed or gone: nothing left to tell
+            pass
+
+
+_access_lines = _BatchedLines()
+
+
+def flush_access_log() -> None:
+    _access_lines.flush()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
@@ -25,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = load_settings(argv)
     configure_logging(settings.log_level)
     try:
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+            runner.run(serve(settings))
     except KeyboardInterrupt:
         pass
     except StartupError as exc:
@@ -35,6 +36,21 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 class StartupError(Exception):
     """An expected reason not to start: printed as one line, exit status 1."""
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when asked for, or under `auto` when it is installed (an optional
+    dependency: bench/RESULTS.md has the figures with and without); else asyncio's."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            print("flagd: FLAGD_EVENT_LOOP=uvloop, but uvloop is not installed", file=sys.stderr)
+            sys.exit(1)
+        return None
+    return uvloop.new_event_loop
 
 
 async def serve(settings: Settings) -> None:
@@ -54,7 +70,8 @@ async def serve(settings: Settings) -> None:
     hide_in_logs(keys.admin, keys.sdk, keys.previous_admin, keys.previous_sdk)
     if keys.generated_file is not None:
         log.info("API keys generated or loaded from %s (mode 0600)", keys.generated_file)
-    log.info("starting", extra={"fields": settings.describe()})
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # asyncio or uvloop
+    log.info("starting", extra={"fields": {**settings.describe(), "loop_in_use": loop}})
 
     runner = FlagdRunner(
         app,

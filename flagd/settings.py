@@ -128,6 +128,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "FLAGD_LOG_LEVEL", "info", "debug, info, warning or error"),
     Setting("access_log", "FLAGD_ACCESS_LOG", True, "log one line per HTTP request", _bool),
     Setting(
+        "event_loop",
+        "FLAGD_EVENT_LOOP",
+        "auto",
+        "auto (uvloop when installed: pip install 'flagd[uvloop]'), asyncio or uvloop",
+    ),
+    Setting(
         "idempotency_ttl",
         "FLAGD_IDEMPOTENCY_TTL",
         86400.0,
@@ -193,6 +199,7 @@ class Settings:
     reconcile_interval: float = 5.0
     log_level: str = "info"
     access_log: bool = True
+    event_loop: str = "auto"
     idempotency_ttl: float = 86400.0
     header_timeout: float = 10.0
     body_timeout: float = 30.0
@@ -292,6 +299,8 @@ def load_settings(
     settings = Settings(**values)
     if not 0 <= settings.port <= 65535:
         parser.error("port must be from 0 to 65535")
+    if settings.event_loop not in {"auto", "asyncio", "uvloop"}:
+        parser.error("event loop must be auto, asyncio or uvloop")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error"}:
         parser.error("log level must be debug, info, warning or error")
     if not settings.idempotency_ttl > 0:

@@ -16,6 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 VECTORS = REPO.parent / "shared" / "vectors" / "evaluation.json"
+VECTORS_V2 = REPO.parent / "shared" / "vectors" / "evaluation-v2.json"
 PG_ADMIN_URL = os.environ.get("FLAGD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_TEST_URL = os.environ.get("FLAGD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI") == "true"

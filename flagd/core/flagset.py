@@ -80,9 +80,7 @@ class FlagSet:
         """Section 12's full answer: value, variant, reason, and where they apply the
         error code, rule index and id, and bucket."""
         compiled = self.by_key.get(key)
-        if compiled is None:
-            if split_context(context)[0] is None:
-                return error_result(default, TARGETING_KEY_MISSING)
+        if compiled is None:  # step 1 of the order, before the context is looked at
             return error_result(default, FLAG_NOT_FOUND)
         return compiled.evaluate(context, self, default)
 
@@ -96,9 +94,6 @@ class FlagSet:
         POST /api/client/evaluate answers it."""
         defaults = defaults or {}
         key, attributes = split_context(context)
-        if key is None:
-            wanted = self.by_key if keys is None else keys
-            return {k: error_result(defaults.get(k), TARGETING_KEY_MISSING) for k in wanted}
         results: dict[str, EvaluationResult] = {}
         by_key = self.by_key
         for flag_key in by_key if keys is None else keys:
@@ -106,6 +101,9 @@ class FlagSet:
             default = defaults.get(flag_key)
             if compiled is None:
                 results[flag_key] = error_result(default, FLAG_NOT_FOUND)
+                continue
+            if key is None:
+                results[flag_key] = error_result(default, TARGETING_KEY_MISSING)
                 continue
             try:
                 results[flag_key] = compiled.decide(key, attributes, self, 0)

@@ -270,8 +270,11 @@ def test_target_rules(targets: Any, field: str, words: str) -> None:
 
 
 def test_a_user_in_targeted_users_and_the_off_target() -> None:
-    body = {"key": "k", "targeted_users": ["alice"], "targets": [{"variant": "on", "users": ["alice"]},
-                                                                 {"variant": "off", "users": ["alice"]}]}  # fmt: skip
+    body = {
+        "key": "k",
+        "targeted_users": ["alice"],
+        "targets": [{"variant": "on", "users": ["alice"]}, {"variant": "off", "users": ["alice"]}],
+    }
     rejects(body, "targets[1].users[0]", "already in targets[0]")
     current = create({"key": "k", "targets": [{"variant": "off", "users": ["alice"]}]})
     with pytest.raises(ValidationError) as caught:

@@ -35,6 +35,7 @@ from .evaluation import (
     hash_after_prefix,
 )
 from .flag import Flag
+from .references import MAX_PREREQUISITE_DEPTH
 from .result import (
     DEFAULT,
     DISABLED,
@@ -50,7 +51,6 @@ from .result import (
 from .segment import Segment
 from .targeting import FLAG_TYPES, SPLIT_TOTAL, Serve
 
-MAX_PREREQUISITE_DEPTH = 10
 MAX_SAFE_INTEGER = 2**53 - 1
 
 # (cumulative weights, variant keys, values): entry i serves buckets below cumulative[i].
@@ -110,19 +110,31 @@ class TargetingFlag(CompiledFlag):
             return error_result(default, GENERAL)
 
     def decide(
-        self, key: str, attributes: Mapping[str, Any], flags: Resolver, depth: int
+        self,
+        key: str,
+        attributes: Mapping[str, Any],
+        flags: Resolver,
+        depth: int,
+        answers: dict[str, EvaluationResult] | None = None,
     ) -> EvaluationResult:
         if not self.enabled:
             return self.off_result
         if self.prerequisites:
             if depth >= MAX_PREREQUISITE_DEPTH:
                 raise Unevaluable("prerequisites nest deeper than 10 (or form a cycle)")
+            # One answer per flag and call: flags that share prerequisites must not make
+            # the work grow with the number of paths (up to 100**10 of them) in the graph.
+            if answers is None:
+                answers = {}
             by_key = flags.by_key
             for flag_key, allowed in self.prerequisites:
-                prerequisite = by_key.get(flag_key)
-                if prerequisite is None:
-                    return self.prerequisite_failed
-                answer = prerequisite.decide(key, attributes, flags, depth + 1)
+                answer = answers.get(flag_key)
+                if answer is None:
+                    prerequisite = by_key.get(flag_key)
+                    if prerequisite is None:
+                        return self.prerequisite_failed
+                    answer = prerequisite.decide(key, attributes, flags, depth + 1, answers)
+                    answers[flag_key] = answer
                 if answer.reason in _FAILED_PREREQUISITE_REASONS or answer.variant not in allowed:
                     return self.prerequisite_failed
         targeted = self.target_results.get(key)
@@ -234,7 +246,12 @@ class BrokenFlag(CompiledFlag):
         return error_result(default, GENERAL)
 
     def decide(
-        self, key: str, attributes: Mapping[str, Any], flags: Resolver, depth: int
+        self,
+        key: str,
+        attributes: Mapping[str, Any],
+        flags: Resolver,
+        depth: int,
+        answers: dict[str, EvaluationResult] | None = None,
     ) -> EvaluationResult:
         return error_result(None, GENERAL)
 

@@ -177,10 +177,16 @@ class CompiledFlag:
             return error_result(default, GENERAL)
 
     def decide(
-        self, key: str, attributes: Mapping[str, Any], flags: Resolver, depth: int
+        self,
+        key: str,
+        attributes: Mapping[str, Any],
+        flags: Resolver,
+        depth: int,
+        answers: dict[str, EvaluationResult] | None = None,
     ) -> EvaluationResult:
-        """Steps 2-6 of section 12 for a context with a key. May raise on a broken
-        definition; `evaluate` is the guarded entry point."""
+        """Steps 2-6 of section 12 for a context with a key. `depth` and `answers` (the
+        prerequisites already evaluated in this call) serve the prerequisite walk. May
+        raise on a broken definition; `evaluate` is the guarded entry point."""
         if not self.enabled:
             return _SEED_DISABLED
         if key in self.targets:

@@ -38,7 +38,6 @@ from .targeting import (
     FlagType,
     Prerequisite,
     Rule,
-    Scalar,
     Serve,
     SplitEntry,
     Target,
@@ -306,6 +305,3 @@ def _optional_description(path: str, value: Any) -> str:
         return ""
     check_text(path, value, DESCRIPTION_MAX, allow_empty=True)
     return str(value)
-
-
-__all__ = ["Scalar"]

@@ -16,6 +16,7 @@ from flagd.core import (
     FlagSet,
     Segment,
     Snapshot,
+    TargetingFlag,
     ValidationError,
     compile_flag,
     explain,
@@ -192,3 +193,42 @@ def test_part_one_functions_accept_part_two_flags() -> None:
                             "targets": [{"variant": "off", "users": ["x"]}]})  # fmt: skip
     assert (explain(rules, "t").reason, explain(rules, "x").reason) == ("targeted", "targeted")
     assert (explain(rules, "t").enabled, explain(rules, "x").enabled) == (True, False)
+
+
+# --- prerequisites are evaluated once per flag and call --------------------------------------
+
+
+def test_a_wide_prerequisite_graph_evaluates_each_flag_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Levels of 6 flags, each requiring all 6 of the next level: without sharing answers
+    one call would evaluate 6**5 flags; a definition must not be able to stall an SDK."""
+    levels, width = 5, 6
+
+    def requires(level: int) -> list[dict[str, Any]]:
+        if level == levels:
+            return []
+        return [{"flag": f"l{level + 1}-{m}", "variants": ["on"]} for m in range(width)]
+
+    flags = [
+        Flag.from_dict({"key": f"l{level}-{n}", "enabled": True, "rollout_percentage": 100,
+                        "prerequisites": requires(level)})
+        for level in range(levels + 1)
+        for n in range(width)
+    ]  # fmt: skip
+    flag_set = FlagSet.from_flags(flags, 1)
+    calls = 0
+    decide = TargetingFlag.decide
+
+    def counting(self: TargetingFlag, *args: Any, **kwargs: Any) -> EvaluationResult:
+        nonlocal calls
+        calls += 1
+        return decide(self, *args, **kwargs)
+
+    monkeypatch.setattr(TargetingFlag, "decide", counting)
+    assert flag_set.evaluate("l0-0", "u").to_dict() == {
+        "value": True,
+        "variant": "on",
+        "reason": "DEFAULT",
+    }
+    assert calls <= levels * width + 1

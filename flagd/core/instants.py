@@ -23,6 +23,9 @@ _DATE_TIME_RE = re.compile(
 )
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _MS_PER_DAY = 86_400_000
+# Beyond this many significant fraction digits (Python will not even read an int past 4300
+# digits) a string is treated as no instant rather than failing the evaluation.
+FRACTION_DIGITS_MAX = 1_000
 
 
 def parse_rfc3339(text: str) -> Instant | None:
@@ -46,6 +49,9 @@ def parse_rfc3339(text: str) -> Instant | None:
     millis = _days_from_civil(year, month, day) * _MS_PER_DAY + seconds * 1000
     if not fraction:
         return millis
+    fraction = fraction.rstrip("0") or "0"
+    if len(fraction) > FRACTION_DIGITS_MAX:
+        return None
     if len(fraction) <= 3:
         return millis + int(fraction.ljust(3, "0"))
     return millis + Fraction(int(fraction), 10 ** (len(fraction) - 3))

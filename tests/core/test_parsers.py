@@ -54,7 +54,7 @@ def test_rfc3339_instants(text: str, millis: int | Fraction) -> None:
         "2024-01-01T00:00:00+01:60",
         "2024-01-01T00:00:00+0100",
         "2024-01-01T00:00:00.Z",
-        "\uff12\uff10\uff12\uff14-01-01T00:00:00Z"  # full-width digits,
+        "\uff12\uff10\uff12\uff14-01-01T00:00:00Z",  # full-width digits
         " 2024-01-01T00:00:00Z",
         "",
     ],

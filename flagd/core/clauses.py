@@ -19,7 +19,6 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from .evaluation import Resolver
@@ -29,9 +28,13 @@ from .targeting import Clause
 
 Matcher = Callable[[str, Mapping[str, Any], Resolver], bool]
 ScalarTest = Callable[[Any], bool]
-# (attribute, type_a, type_b, holds, negate, general): when the attribute's class is type_a
-# or type_b the clause holds iff `holds(value) is not negate`; otherwise `general` decides.
-FastClause = tuple[str, type, type, ScalarTest, bool, Matcher]
+# The two commonest clauses as table entries that a caller tests inline, without a Python
+# frame per clause (about a third less time for a 5 x 3 rule list). `general` decides
+# whenever the attribute is not of the entry's type (missing, a list, another type).
+# (attribute, string values, negate, general): holds iff (value in strings) is not negate.
+StringIn = tuple[str, frozenset[str], bool, Matcher]
+# (attribute, compare, bound, negate, general): holds iff compare(bound, value) is not negate.
+NumberCompare = tuple[str, Callable[[Any, Any], bool], Any, bool, Matcher]
 
 
 class Unevaluable(ValueError):
@@ -40,22 +43,29 @@ class Unevaluable(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CompiledClauses:
-    """One rule's clauses (all must hold). The common ones (`in` and the number operators
-    on an attribute) are table entries a caller tests inline, without a Python frame per
-    clause: a 5 x 3 rule list costs about a fifth less that way. The rest are matchers.
-    Clauses are pure, so testing the table first does not change the answer."""
+    """One rule's clauses, all of which must hold: `in` on an attribute, the number
+    operators on an attribute, then the rest as matchers. Clauses are pure, so testing
+    them in this order rather than as written does not change the answer."""
 
-    fast: tuple[FastClause, ...]
+    strings_in: tuple[StringIn, ...]
+    numbers: tuple[NumberCompare, ...]
     others: tuple[Matcher, ...]
 
     def hold(self, key: str, attributes: Mapping[str, Any], flags: Resolver) -> bool:
-        # TargetingFlag.decide inlines this loop on its hot path: keep the two alike.
+        # TargetingFlag.decide inlines these loops on its hot path: keep the two alike.
         get = attributes.get
-        for attribute, type_a, type_b, holds, negate, general in self.fast:
+        for attribute, strings, negate, general in self.strings_in:
+            value = get(attribute)
+            if value.__class__ is str:
+                if (value in strings) is negate:
+                    return False
+            elif not general(key, attributes, flags):
+                return False
+        for attribute, compare, bound, negate, general in self.numbers:
             value = get(attribute)
             cls = value.__class__
-            if cls is type_a or cls is type_b:
-                if holds(value) is negate:
+            if cls is int or cls is float:
+                if compare(bound, value) is negate:
                     return False
             elif not general(key, attributes, flags):
                 return False
@@ -68,35 +78,27 @@ class CompiledClauses:
 def compile_clauses(
     clauses: tuple[Clause, ...], *, in_segment_allowed: bool = True
 ) -> CompiledClauses:
-    fast: list[FastClause] = []
+    strings_in: list[StringIn] = []
+    numbers: list[NumberCompare] = []
     others: list[Matcher] = []
     for clause in clauses:
         general = compile_clause(clause, in_segment_allowed=in_segment_allowed)
-        entry = _fast_form(clause, general)
-        if entry is None:
+        attribute, op, values, negate = clause.attribute, clause.op, clause.values, clause.negate
+        bounds = [value for value in values if _is_number(value)]
+        if attribute == "key":
             others.append(general)
+        elif op == "in":
+            strings = frozenset(value for value in values if isinstance(value, str))
+            strings_in.append((attribute, strings, negate, general))
+        elif op in _BOUND_FIRST and bounds:
+            numbers.append((attribute, _BOUND_FIRST[op], _bound(op, bounds), negate, general))
         else:
-            fast.append(entry)
-    return CompiledClauses(tuple(fast), tuple(others))
+            others.append(general)
+    return CompiledClauses(tuple(strings_in), tuple(numbers), tuple(others))
 
 
-# `value OP bound` as a one-argument C call: partial(operator.gt, bound)(value) is bound > value.
+# `value OP bound` written bound first: operator.le(bound, value) is value >= bound.
 _BOUND_FIRST = {"lt": operator.gt, "lte": operator.ge, "gt": operator.lt, "gte": operator.le}
-
-
-def _fast_form(clause: Clause, general: Matcher) -> FastClause | None:
-    attribute, op, values = clause.attribute, clause.op, clause.values
-    if attribute == "key":
-        return None
-    if op == "in":
-        strings = frozenset(value for value in values if isinstance(value, str))
-        return attribute, str, str, strings.__contains__, clause.negate, general
-    if op in _BOUND_FIRST:
-        numbers = [value for value in values if _is_number(value)]
-        if numbers:
-            holds = partial(_BOUND_FIRST[op], _bound(op, numbers))
-            return attribute, int, float, holds, clause.negate, general
-    return None
 
 
 def compile_clause(clause: Clause, *, in_segment_allowed: bool = True) -> Matcher:

@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .clauses import CompiledClauses, FastClause, Matcher, Unevaluable, compile_clauses
+from .clauses import (
+    CompiledClauses,
+    Matcher,
+    NumberCompare,
+    StringIn,
+    Unevaluable,
+    compile_clauses,
+)
 from .context import NO_ATTRIBUTES, split_context
 from .evaluation import (
     NO_FLAGS,
@@ -55,10 +62,11 @@ MAX_SAFE_INTEGER = 2**53 - 1
 
 # (cumulative weights, variant keys, values): entry i serves buckets below cumulative[i].
 SplitTable = tuple[tuple[int, ...], tuple[str, ...], tuple[Any, ...]]
-# (fast clauses, other clauses (see clauses.CompiledClauses), the answer when the rule
-# serves a variant, else its split table, index, id)
+# A rule: its clauses (the three groups of clauses.CompiledClauses), the answer when it
+# serves a variant, else its split table, its index and id.
 CompiledRule = tuple[
-    tuple[FastClause, ...],
+    tuple[StringIn, ...],
+    tuple[NumberCompare, ...],
     tuple[Matcher, ...],
     EvaluationResult | None,
     SplitTable | None,
@@ -97,13 +105,18 @@ class TargetingFlag(CompiledFlag):
     def evaluate(
         self, context: object, flags: Resolver | None = None, default: Any = None
     ) -> EvaluationResult:
-        key: str | None
+        key: object
+        attributes: object
         if context.__class__ is str:
             key, attributes = context, NO_ATTRIBUTES
+        elif context.__class__ is dict:  # the wire form, without split_context's frame
+            key, attributes = context.get("key"), context.get("attributes")
+            if key.__class__ is not str or attributes.__class__ is not dict:
+                key, attributes = split_context(context)
         else:
             key, attributes = split_context(context)
-            if key is None:
-                return error_result(default, TARGETING_KEY_MISSING)
+        if key is None:
+            return error_result(default, TARGETING_KEY_MISSING)
         try:
             return self.decide(key, attributes, NO_FLAGS if flags is None else flags, 0)
         except Exception:
@@ -141,24 +154,32 @@ class TargetingFlag(CompiledFlag):
         if targeted is not None:
             return targeted
         get = attributes.get
-        for fast, others, result, split, index, rule_id in self.rules:
+        for strings_in, numbers, others, result, split, index, rule_id in self.rules:
             # CompiledClauses.hold, inlined: a frame per rule would cost what it saves.
-            for attribute, type_a, type_b, holds, negate, general in fast:
+            for attribute, strings, negate, general in strings_in:
                 value = get(attribute)
-                cls = value.__class__
-                if cls is type_a or cls is type_b:
-                    if holds(value) is negate:
+                if value.__class__ is str:
+                    if (value in strings) is negate:
                         break
                 elif not general(key, attributes, flags):
                     break
             else:
-                for match in others:
-                    if not match(key, attributes, flags):
+                for attribute, compare, bound, negate, general in numbers:
+                    value = get(attribute)
+                    cls = value.__class__
+                    if cls is int or cls is float:
+                        if compare(bound, value) is negate:
+                            break
+                    elif not general(key, attributes, flags):
                         break
                 else:
-                    if result is not None:
-                        return result
-                    return self._split(split, key, attributes, index, rule_id)  # type: ignore[arg-type]
+                    for match in others:
+                        if not match(key, attributes, flags):
+                            break
+                    else:
+                        if result is not None:
+                            return result
+                        return self._split(split, key, attributes, index, rule_id)  # type: ignore[arg-type]
         if self.fallthrough_result is not None:
             return self.fallthrough_result
         if self.fallthrough_split is not None:
@@ -324,12 +345,12 @@ def _compile_targeting(flag: Flag, prefix: bytes) -> TargetingFlag:
     rules: list[CompiledRule] = []
     for index, rule in enumerate(flag.rules):
         clauses = compile_clauses(rule.clauses)
+        groups = (clauses.strings_in, clauses.numbers, clauses.others)
         if rule.serve.variant is not None:
             served = answer(rule.serve.variant, TARGETING_MATCH, index, rule.id)
-            rules.append((clauses.fast, clauses.others, served, None, index, rule.id))
+            rules.append((*groups, served, None, index, rule.id))
         else:
-            split = _split_table(rule.serve, values)
-            rules.append((clauses.fast, clauses.others, None, split, index, rule.id))
+            rules.append((*groups, None, _split_table(rule.serve, values), index, rule.id))
 
     boolean = flag.type == "boolean"
     fallthrough_result: EvaluationResult | None = None

@@ -1,4 +1,10 @@
-"""The flag model and the change record, with their JSON forms."""
+"""The flag model and the change record, with their JSON forms.
+
+A flag serialises in one of two shapes (see Flag.to_dict): a seed-model flag (boolean,
+using nothing of section 12 beyond the `on` target, which is `targeted_users`) exactly as
+in Part I, nine fields; any other flag with the nine seed fields plus every section-12
+field that applies to its type. `from_dict` reads both, and the vectors' shorter form.
+"""
 
 from __future__ import annotations
 

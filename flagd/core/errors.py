@@ -53,3 +53,19 @@ class StoreUnavailable(FlagdError):
     stream, after reconcile) shows whether it was."""
 
     code = "store_unavailable"
+
+
+class SegmentInUse(FlagdError):
+    """A segment cannot be deleted while a flag's rules name it (409)."""
+
+    code = "segment_in_use"
+
+    def __init__(self, segment_key: str, flag_keys: list[str]) -> None:
+        shown = ", ".join(repr(key) for key in flag_keys[:10])
+        more = f" and {len(flag_keys) - 10} more" if len(flag_keys) > 10 else ""
+        super().__init__(
+            f"segment {segment_key!r} is used by flag(s) {shown}{more}; "
+            "remove it from their rules first"
+        )
+        self.segment_key = segment_key
+        self.flag_keys = flag_keys

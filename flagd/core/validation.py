@@ -1,28 +1,51 @@
-"""Strict validation of write bodies, refs and If-Match headers (SPEC sections 3 and 11)."""
+"""Strict validation of write bodies, refs and If-Match headers (SPEC sections 3, 11, 12)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import InvalidRequest, ValidationError
+from .fields import (
+    DESCRIPTION_MAX,
+    KEY_MAX,
+    TARGETED_USERS_MAX,
+    USER_ID_MAX,
+    check_text,
+    is_valid_key,
+    parse_users,
+)
+from .targeting import FlagType, Prerequisite, Rule, Serve, Target, Variant
+from .targeting_validation import (
+    parse_bucket_by,
+    parse_off_variant,
+    parse_prerequisites,
+    parse_rules,
+    parse_serve,
+    parse_targets,
+    parse_type,
+    parse_variants,
+)
 
-KEY_MAX = 64
-DESCRIPTION_MAX = 256
-USER_ID_MAX = 256
-TARGETED_USERS_MAX = 10_000
-
-_KEY_RE = re.compile(r"[a-zA-Z0-9-]+")
+T = TypeVar("T")
 _HEX = "[0-9a-fA-F]"
 _UUID_RE = re.compile(f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}")
 _IF_MATCH_RE = re.compile(r'(?:W/)?"([0-9]{1,18})"|([0-9]{1,18})')
 
-_UNSET: Any = object()
-
-
-def is_valid_key(value: str) -> bool:
-    return 1 <= len(value) <= KEY_MAX and _KEY_RE.fullmatch(value) is not None
+__all__ = [
+    "DESCRIPTION_MAX",
+    "KEY_MAX",
+    "TARGETED_USERS_MAX",
+    "USER_ID_MAX",
+    "FlagPatch",
+    "is_uuid",
+    "is_valid_key",
+    "parse_create",
+    "parse_if_match",
+    "parse_update",
+]
 
 
 def is_uuid(value: str) -> bool:
@@ -41,13 +64,26 @@ def parse_if_match(raw: str | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class FlagPatch:
-    """Fields a write sets. None means "not given": keep the current value."""
+    """Fields a write sets. None means "not given": keep the current value.
+
+    Section 12's fields are parsed for shape, types and limits only; the checks that need
+    the whole flag run when mutations.py builds it (flag_checks.py). `bucket_by` is ""
+    when the write resets it to the context key. Rules without an id have id "".
+    """
 
     key: str | None = None
     description: str | None = None
     enabled: bool | None = None
     rollout_percentage: int | None = None
     targeted_users: tuple[str, ...] | None = None
+    type: FlagType | None = None
+    variants: tuple[Variant, ...] | None = None
+    off_variant: str | None = None
+    targets: tuple[Target, ...] | None = None
+    rules: tuple[Rule, ...] | None = None
+    fallthrough: Serve | None = None
+    prerequisites: tuple[Prerequisite, ...] | None = None
+    bucket_by: str | None = None
 
 
 def parse_create(body: Any) -> FlagPatch:
@@ -69,12 +105,12 @@ def _parse_fields(body: Any) -> FlagPatch:
         raise ValidationError("body", "must be a JSON object")
     key = body.get("key")
     if key is not None:
-        _check_text("key", key, KEY_MAX, allow_empty=False)
+        check_text("key", key, KEY_MAX, allow_empty=False)
         if not is_valid_key(key):
             raise ValidationError("key", "may contain only letters, digits and '-'")
     description = body.get("description")
     if description is not None:
-        _check_text("description", description, DESCRIPTION_MAX, allow_empty=True)
+        check_text("description", description, DESCRIPTION_MAX, allow_empty=True)
     enabled = body.get("enabled")
     if enabled is not None and not isinstance(enabled, bool):
         raise ValidationError("enabled", "must be a boolean")
@@ -86,39 +122,28 @@ def _parse_fields(body: Any) -> FlagPatch:
         if not 0 <= rollout <= 100:
             raise ValidationError("rollout_percentage", "must be from 0 to 100")
     users = body.get("targeted_users")
+    fallthrough = body.get("fallthrough")
     return FlagPatch(
         key=key,
         description=description,
         enabled=enabled,
         rollout_percentage=rollout,
         targeted_users=None if users is None else _parse_users(users),
+        type=_given(body, "type", parse_type),
+        variants=_given(body, "variants", parse_variants),
+        off_variant=_given(body, "off_variant", parse_off_variant),
+        targets=_given(body, "targets", parse_targets),
+        rules=_given(body, "rules", parse_rules),
+        fallthrough=None if fallthrough is None else parse_serve("fallthrough", fallthrough),
+        prerequisites=_given(body, "prerequisites", parse_prerequisites),
+        bucket_by=_given(body, "bucket_by", parse_bucket_by),
     )
 
 
+def _given(body: dict[str, Any], name: str, parse: Callable[[Any], T]) -> T | None:
+    value = body.get(name)
+    return None if value is None else parse(value)
+
+
 def _parse_users(users: Any) -> tuple[str, ...]:
-    if not isinstance(users, list):
-        raise ValidationError("targeted_users", "must be a list of strings")
-    unique: dict[str, None] = {}
-    for index, user in enumerate(users):
-        _check_text(f"targeted_users[{index}]", user, USER_ID_MAX, allow_empty=False)
-        unique[user] = None
-    if len(unique) > TARGETED_USERS_MAX:
-        raise ValidationError(
-            "targeted_users", f"at most {TARGETED_USERS_MAX} distinct users, got {len(unique)}"
-        )
-    return tuple(unique)
-
-
-def _check_text(field: str, value: Any, max_len: int, *, allow_empty: bool) -> None:
-    if not isinstance(value, str):
-        raise ValidationError(field, "must be a string")
-    if not allow_empty and not value:
-        raise ValidationError(field, "must not be empty")
-    if len(value) > max_len:
-        raise ValidationError(field, f"must be at most {max_len} characters")
-    if "\x00" in value:
-        raise ValidationError(field, "must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(field, "must be valid Unicode (no lone surrogates)") from None
+    return parse_users("targeted_users", users, TARGETED_USERS_MAX)

@@ -30,9 +30,9 @@ log = logging.getLogger("flagd")
 
 def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Application:
     store = open_store(settings.database_url, state_dir)
-    bus = open_bus(settings.redis_url, settings.redis_channel)
+    bus = open_bus(settings.redis_url, settings.redis_channel, settings.redis_log_length)
     state = FlagState()
-    sync = StateSync(store, state)
+    sync = StateSync(store, state, bus)
     broker = Broker(settings.subscriber_buffer_bytes)
     metrics = Metrics()
     state.add_listener(broker.publish_change)
@@ -86,6 +86,10 @@ def _gauges(
         "flagd_stream_events_total": ("Events written to subscribers", float(broker.events_sent)),
         "flagd_stream_dropped_total": ("Slow stream subscribers closed", float(broker.dropped)),
         "flagd_store_up": ("1 while the store answered its last call", float(sync.store_up)),
+        "flagd_changes_held": (
+            "Changes received ahead of a gap, waiting for it to fill",
+            float(len(sync.held)),
+        ),
         "flagd_bus_up": ("1 while the notification bus is connected", float(bus.healthy)),
     }
 

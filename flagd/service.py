@@ -98,9 +98,11 @@ class FlagService:
             raise
         self.sync.store_up = True
         if result.change is not None:
+            # Announce first: the publisher sends it to the other instances while this one
+            # answers and fans out to its own streams (both deferred past this call).
+            await self.bus.publish(result.change)
             # Read-your-writes: the state includes this change before the response goes out.
             await self.sync.observe(result.change)
-            await self.bus.publish(result.change)
         return result
 
 

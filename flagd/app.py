@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -62,6 +63,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app.cleanup_ctx.append(_store_lifecycle)
     app.cleanup_ctx.append(_bus_lifecycle)
     app.cleanup_ctx.append(_heartbeat_lifecycle)
+    app.cleanup_ctx.append(_freeze_startup_objects)
     app.on_response_prepare.append(build_cors_hook(settings.cors_origins))
     app.on_shutdown.append(_end_streams)
     return app
@@ -151,6 +153,17 @@ async def _heartbeat_lifecycle(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(stream.heartbeat(app))
     yield
     await _cancel(task)
+
+
+async def _freeze_startup_objects(app: web.Application) -> AsyncIterator[None]:
+    """Move what start-up made (modules, classes, the loaded flags) out of the collector's
+    sight: a full collection then scans only what came later, chiefly the open streams.
+    With 1,000 streams that is 42,600 objects rather than 57,400 (bench/RESULTS.md 8), a
+    quarter off the pause when a full collection meets a change's fan-out."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 async def _end_streams(app: web.Application) -> None:

@@ -1,6 +1,6 @@
 """Redis between flagd instances: pub/sub for notifications, a sorted set for the records.
 
-Every published change goes, in one MULTI/EXEC, into the log `<channel>:log` (a sorted
+Every published change goes, in one round trip, into the log `<channel>:log` (a sorted
 set: score = revision, member = the full change record) and out on the pub/sub channel
 (the full record when it is at most 64 KiB, else only its revision). An instance that
 sees a gap, or whose store is unreachable, reads the missing records back from the log by
@@ -118,35 +118,64 @@ class RedisBus:
             await self._client.aclose()
 
     async def _publisher(self) -> None:
+        """Drain the queue onto one dedicated connection.
+
+        The commands are written to the socket in this task's first step after a publish
+        wakes it, with no await before the write: the other instances hear of a change
+        before this instance runs its own fan-out (queued just after the wake-up). Hence
+        a connection of its own rather than a pipeline, which first awaits a pooled
+        connection's health check.
+        """
         from redis.exceptions import RedisError
 
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < PUBLISH_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await asyncio.wait_for(self._send(batch), 2.0)
-                self.published += len(batch)
-            except (RedisError, OSError, TimeoutError) as exc:
-                self.publish_failures += len(batch)
-                if self.healthy:
-                    log.warning("publish failed, relying on reconcile: %s", exc)
+        connection: Any = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < PUBLISH_BATCH and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                # A kept connection may have gone stale (Redis restarted): one retry on a
+                # fresh one. Sending a batch twice is harmless.
+                for fresh in (connection is None, True):
+                    try:
+                        if connection is None:
+                            connection = self._client.connection_pool.make_connection()
+                            async with asyncio.timeout(READ_TIMEOUT):
+                                await connection.connect()
+                        await self._send(connection, batch)
+                        self.published += len(batch)
+                        break
+                    except (RedisError, OSError, TimeoutError) as exc:
+                        await _disconnect(connection)
+                        connection = None
+                        if fresh:
+                            self.publish_failures += len(batch)
+                            if self.healthy:
+                                log.warning("publish failed, relying on reconcile: %s", exc)
+                            break
+        finally:
+            await _disconnect(connection)
 
-    async def _send(self, batch: list[Change]) -> None:
-        """Log then announce each change, in one round trip: a receiver that reads the log
-        on a notification finds the record there."""
-        pipe = self._client.pipeline(transaction=True)
+    async def _send(self, connection: Any, batch: list[Change]) -> None:
+        """Log then announce each change, pipelined: Redis runs one connection's commands
+        in order, so a receiver that reads the log on a notification finds the record."""
+        commands: list[tuple[Any, ...]] = []
         for change in batch:
             record = encode_json(change.to_dict())
-            pipe.zadd(self.log_key, {record: change.revision})
+            commands.append(("ZADD", self.log_key, change.revision, record))
             if len(record) > MAX_INLINE_BYTES:
                 message = encode_json({"revision": change.revision})
             else:
                 message = b'{"revision":%d,"change":%s}' % (change.revision, record)
-            pipe.publish(self.channel, message)
-        pipe.zremrangebyrank(self.log_key, 0, -self.log_length - 1)
-        pipe.expire(self.log_key, LOG_TTL_SECONDS)
-        await pipe.execute()
+            commands.append(("PUBLISH", self.channel, message))
+        commands.append(("ZREMRANGEBYRANK", self.log_key, 0, -self.log_length - 1))
+        commands.append(("EXPIRE", self.log_key, LOG_TTL_SECONDS))
+        # A timeout scope, not wait_for: wait_for would run the send in a new task, one
+        # loop turn later.
+        async with asyncio.timeout(READ_TIMEOUT):
+            await connection.send_packed_command(connection.pack_commands(commands), False)
+            for _ in commands:
+                await connection.read_response()
 
     async def _subscriber(self, deliver: Deliver, resync: Resync) -> None:
         from redis.exceptions import RedisError
@@ -188,6 +217,12 @@ class RedisBus:
             log.warning("ignoring a malformed notification on %s", self.channel)
             return
         await deliver(revision, change)
+
+
+async def _disconnect(connection: Any) -> None:
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await connection.disconnect(nowait=True)
 
 
 def _parse_change(record: bytes) -> Change | None:

@@ -100,6 +100,10 @@ class HeldChanges:
     def __len__(self) -> int:
         return len(self._changes)
 
+    @property
+    def lowest(self) -> int | None:
+        return min(self._changes) if self._changes else None
+
     def note(self, revision: int) -> None:
         """A revision is known to exist (a notification without its record)."""
         self.newest = max(self.newest, revision)
@@ -232,12 +236,16 @@ class StateSync:
 
     async def _read(self, fetch: ChangeSource, target: int | None) -> list[Change]:
         """Feed `fetch`'s records after our revision (up to `target`) through the held
-        buffer until it stops making progress; returns those applied from `fetch`."""
+        buffer until it stops making progress; returns those applied from `fetch`. Only
+        the gap before the first held change is asked for: while stalled, each new
+        notification costs a read of what is missing, not of what is held."""
         applied: list[Change] = []
         while target is None or self.state.revision < target:
             start = self.state.revision
-            page = self.CHANGE_PAGE if target is None else min(self.CHANGE_PAGE, target - start)
-            fetched = await fetch(start, page)
+            upto = start + self.CHANGE_PAGE if target is None else target
+            if (lowest := self.held.lowest) is not None:
+                upto = min(upto, lowest - 1)
+            fetched = await fetch(start, max(1, min(self.CHANGE_PAGE, upto - start)))
             for change in fetched:
                 if change.revision > self.state.revision:
                     self.held.hold(change)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
 
 from flagd.bus.redis import MAX_INLINE_BYTES, RedisBus, log_key
-from flagd.core import Change, encode_json, parse_create, utc_now
+from flagd.core import Change, Snapshot, StoreUnavailable, encode_json, parse_create, utc_now
 from flagd.core.mutations import new_flag
+from flagd.state import FlagState, StateSync
+from flagd.store.sqlite import SQLiteStore
 
 from .helpers import eventually
 
@@ -117,3 +120,25 @@ async def test_an_unreachable_log_reads_as_empty() -> None:
         assert not log.healthy
     finally:
         await log.close()
+
+
+async def test_reconcile_without_a_store_catches_up_from_the_log(
+    bus: tuple[RedisBus, list], tmp_path: Path
+) -> None:
+    """Notifications missed while the store is down (say, Redis reconnected): the resync
+    that follows reads the log, since the store cannot answer."""
+    log, _ = bus
+    records = [change(revision) for revision in (1, 2, 3)]
+    for record in records:
+        await log.publish(record)
+    await published(log, 3)
+    state = FlagState()
+    state.load(Snapshot(0, ()))
+    applied: list[int] = []
+    state.add_listener(lambda c: applied.append(c.revision))
+    closed_store = SQLiteStore(tmp_path / "never-opened.sqlite3")
+    sync = StateSync(closed_store, state, log)
+    with pytest.raises(StoreUnavailable):
+        await sync.reconcile()
+    assert applied == [1, 2, 3]
+    assert not sync.store_up

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bench.common import (
+    PG_ADMIN_URL,
     Flagd,
     cpu_seconds,
     machine_notes_markdown,
@@ -187,6 +188,9 @@ class CaseResult:
     label: str = ""  # build and run, when there are several
     sent: list[float] = field(default_factory=list)  # per toggle: time.time() of its send
     toggle_p99_ms: list[float] = field(default_factory=list)  # per toggle, over subscribers
+    # PostgreSQL checkpoints during the toggles (count, fsync ms): other work on the server
+    # (a DROP DATABASE forces one) stalls commits, which shows as slow toggles.
+    checkpoints: tuple[int, float] | None = None
 
     @property
     def title(self) -> str:
@@ -263,6 +267,26 @@ def wait_same_revision(daemons: Sequence[Flagd], timeout: float = 15.0) -> int:
         if len(revisions) == 1 or time.monotonic() > deadline:
             return int(max(revisions))
         time.sleep(0.1)
+
+
+def pg_checkpoints() -> tuple[int, float]:
+    """Checkpoints the PostgreSQL server has run so far and their total fsync time in ms."""
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> tuple[int, float]:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            row = await conn.fetchrow(
+                "SELECT checkpoints_timed + checkpoints_req, checkpoint_sync_time"
+                " FROM pg_stat_bgwriter"
+            )
+        finally:
+            await conn.close()
+        return int(row[0]), float(row[1])
+
+    return asyncio.run(read())
 
 
 def machine_busy_s() -> float:
@@ -484,6 +508,7 @@ def run_case(
             )
 
             connected = Phase.at(generator.pids, flagd_pids)
+            checkpoints_before = pg_checkpoints() if store == "postgres" else None
             result.connect_phase = connected - start
             profilers = []
             if options.profile:
@@ -501,6 +526,12 @@ def run_case(
             sent, result.write_ms = send_toggles(primary, key, options.toggles, options.interval)
             time.sleep(options.deadline)
             result.measure_phase = Phase.at(generator.pids, flagd_pids) - connected
+            if checkpoints_before is not None:
+                after = pg_checkpoints()
+                result.checkpoints = (
+                    after[0] - checkpoints_before[0],
+                    after[1] - checkpoints_before[1],
+                )
             result.rss_after_kib = rss_kib(pid(primary))
             for profiler in profilers:
                 profiler.wait(60)
@@ -704,6 +735,7 @@ def runs_table(results: Sequence[CaseResult]) -> str:
             "missed",
             "toggle response p50 / p99 ms",
             "cores busy before",
+            "PostgreSQL checkpoints (fsync ms) during toggles",
         ],
         [
             [
@@ -716,6 +748,7 @@ def runs_table(results: Sequence[CaseResult]) -> str:
                 r.overall.missed + r.failed,
                 f"{_ms(percentile(r.write_ms, 50))} / {_ms(percentile(r.write_ms, 99))}",
                 f"{r.busy_before:.2f}",
+                "" if r.checkpoints is None else f"{r.checkpoints[0]} ({r.checkpoints[1]:.0f})",
             ]
             for r in results
         ],

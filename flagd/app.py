@@ -158,8 +158,8 @@ async def _heartbeat_lifecycle(app: web.Application) -> AsyncIterator[None]:
 async def _freeze_startup_objects(app: web.Application) -> AsyncIterator[None]:
     """Move what start-up made (modules, classes, the loaded flags) out of the collector's
     sight: a full collection then scans only what came later, chiefly the open streams.
-    With 1,000 streams that is 42,600 objects rather than 57,400 (bench/RESULTS.md 8), a
-    quarter off the pause when a full collection meets a change's fan-out."""
+    With 1,000 streams that is 42,600 objects rather than 57,400 (bench/RESULTS.md 8): a
+    shorter pause when a full collection meets a change's fan-out."""
     gc.collect()
     gc.freeze()
     yield

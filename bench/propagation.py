@@ -26,6 +26,17 @@ the other toggles is shown next to the overall one.
     --heartbeat 3600      FLAGD_HEARTBEAT_INTERVAL for flagd (default: flagd's 15 s)
     --profile DIR         py-spy (non-blocking) collapsed stacks of flagd A and of one
                           generator process during the toggles
+    --runs 5              repeat every case; a table of p50 / p99 per run ends the output
+    --build before=/tmp/before --build after=.
+                          run each case once per build, alternating, in one invocation:
+                          flagd is imported from DIR (PYTHONSAFEPATH=1, PYTHONPATH=DIR),
+                          the harness stays this one
+    --env NAME=VALUE      extra environment for flagd (e.g. PYTHONGC tuning, debug hooks)
+
+Five runs of the single-instance case, as in issue 12 (1,000 subscribers, 4 generator
+processes, 50 toggles):
+
+    .venv/bin/python -m bench.propagation --cases single-1k --toggles 50 --runs 5
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +56,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bench.common import (
+    PG_ADMIN_URL,
     Flagd,
     cpu_seconds,
     machine_notes_markdown,
@@ -130,6 +143,19 @@ class Latencies:
         ]
 
 
+@dataclass(frozen=True)
+class Build:
+    """Which flagd source a case runs: this tree (dir None) or another checkout."""
+
+    label: str
+    dir: Path | None = None
+
+    def env(self) -> dict[str, str]:
+        if self.dir is None:
+            return {}
+        return {"PYTHONSAFEPATH": "1", "PYTHONPATH": str(self.dir)}
+
+
 @dataclass
 class CaseResult:
     case: Case
@@ -159,6 +185,16 @@ class CaseResult:
     measure_phase: Phase | None = None
     toggles: int = 0
     notes: list[str] = field(default_factory=list)
+    label: str = ""  # build and run, when there are several
+    sent: list[float] = field(default_factory=list)  # per toggle: time.time() of its send
+    toggle_p99_ms: list[float] = field(default_factory=list)  # per toggle, over subscribers
+    # PostgreSQL checkpoints during the toggles (count, fsync ms): other work on the server
+    # (a DROP DATABASE forces one) stalls commits, which shows as slow toggles.
+    checkpoints: tuple[int, float] | None = None
+
+    @property
+    def title(self) -> str:
+        return f"{self.case.title}{self.label}"
 
     @property
     def kib_per_subscriber(self) -> float:
@@ -231,6 +267,26 @@ def wait_same_revision(daemons: Sequence[Flagd], timeout: float = 15.0) -> int:
         if len(revisions) == 1 or time.monotonic() > deadline:
             return int(max(revisions))
         time.sleep(0.1)
+
+
+def pg_checkpoints() -> tuple[int, float]:
+    """Checkpoints the PostgreSQL server has run so far and their total fsync time in ms."""
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> tuple[int, float]:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            row = await conn.fetchrow(
+                "SELECT checkpoints_timed + checkpoints_req, checkpoint_sync_time"
+                " FROM pg_stat_bgwriter"
+            )
+        finally:
+            await conn.close()
+        return int(row[0]), float(row[1])
+
+    return asyncio.run(read())
 
 
 def machine_busy_s() -> float:
@@ -404,14 +460,15 @@ def start_profile(process: int, out: Path, duration: float) -> subprocess.Popen[
 # --- one case ---------------------------------------------------------------------------
 
 
-def run_case(case: Case, options: argparse.Namespace) -> CaseResult:
+def run_case(
+    case: Case, options: argparse.Namespace, build: Build = Build("this"), label: str = ""
+) -> CaseResult:
     busy = wait_for_idle(options.max_busy, options.quiet_timeout)
-    result = CaseResult(case, options.processes, _load(), busy_before=busy)
+    result = CaseResult(case, options.processes, _load(), busy_before=busy, label=label)
     store = "postgres" if case.instances > 1 else options.store
-    extra_env = {}
+    extra_env = {**build.env(), **dict(options.env)}
     if options.heartbeat is not None:
         extra_env["FLAGD_HEARTBEAT_INTERVAL"] = str(options.heartbeat)
-    extra_env.update(item.split("=", 1) for item in options.flagd_env)
     with (
         tempfile.TemporaryDirectory(prefix="flagd-prop-") as work,
         daemons(case.instances, store, Path(work), extra_env) as instances,
@@ -451,6 +508,7 @@ def run_case(case: Case, options: argparse.Namespace) -> CaseResult:
             )
 
             connected = Phase.at(generator.pids, flagd_pids)
+            checkpoints_before = pg_checkpoints() if store == "postgres" else None
             result.connect_phase = connected - start
             profilers = []
             if options.profile:
@@ -468,12 +526,23 @@ def run_case(case: Case, options: argparse.Namespace) -> CaseResult:
             sent, result.write_ms = send_toggles(primary, key, options.toggles, options.interval)
             time.sleep(options.deadline)
             result.measure_phase = Phase.at(generator.pids, flagd_pids) - connected
+            if checkpoints_before is not None:
+                after = pg_checkpoints()
+                result.checkpoints = (
+                    after[0] - checkpoints_before[0],
+                    after[1] - checkpoints_before[1],
+                )
             result.rss_after_kib = rss_kib(pid(primary))
             for profiler in profilers:
                 profiler.wait(60)
             subscribers = generator.results()
         result.toggles = len(sent)
+        result.sent = sent
         revisions = [base + 1 + index for index in range(len(sent))]
+        result.toggle_p99_ms = [
+            percentile(tally(subscribers, [r], [at], options.deadline)[1].values_ms, 99)
+            for r, at in zip(revisions, sent, strict=True)
+        ]
         seen = {event_id for s in subscribers for event_id, _ in s.events}
         if not set(revisions) <= seen or seen - set(revisions):
             result.notes.append(f"event ids seen {sorted(seen)}, expected {revisions}")
@@ -502,7 +571,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
     toggles = options.toggles
     rows: list[list[object]] = []
     for r in results:
-        rows.append(r.overall.row(r.case.title, r.ready, toggles))
+        rows.append(r.overall.row(r.title, r.ready, toggles))
         if len(r.by_tag) > 1:
             for tag, latencies in sorted(r.by_tag.items()):
                 where = "A (written to)" if tag == "A" else f"{tag} (via Redis)"
@@ -516,7 +585,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
         ["case", "target", "p99 ms", "p99 ms of toggles clear of a heartbeat", "missed", "met"],
         [
             [
-                r.case.title,
+                r.title,
                 f"p99 ≤ {r.case.target_p99_ms:.0f} ms, zero missed",
                 _ms(percentile(r.overall.values_ms, 99)),
                 f"{_ms(percentile(r.clean.values_ms, 99))} ({r.toggles - r.heartbeat_hit} of "
@@ -537,7 +606,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
         ],
         [
             [
-                r.case.title + (" (instance A)" if r.case.instances > 1 else ""),
+                r.title + (" (instance A)" if r.case.instances > 1 else ""),
                 f"{r.rss_before_kib / 1024:.1f}",
                 f"{r.rss_idle_kib / 1024:.1f}",
                 f"{r.rss_after_kib / 1024:.1f}",
@@ -553,7 +622,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
                 continue
             cpu_rows.append(
                 [
-                    r.case.title,
+                    r.title,
                     label,
                     f"{phase.wall_s:.1f}",
                     f"{phase.generator_cpu_s:.1f} ({phase.cores(phase.generator_cpu_s):.2f} cores)",
@@ -584,7 +653,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
     for r in results:
         split_rows.append(
             [
-                r.case.title,
+                r.title,
                 _median_max(r.write_ms),
                 _median_max(r.first_ms),
                 _median_max(r.last_ms),
@@ -623,7 +692,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
         ],
         [
             [
-                r.case.title,
+                r.title,
                 f"{r.connect_s:.1f}",
                 f"{r.ready:,} / {r.failed} / {r.closed}",
                 f"{r.server_subscribers:,}",
@@ -634,7 +703,7 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
             for r in results
         ],
     )
-    notes = [f"- {r.case.title}: {note}" for r in results for note in r.notes]
+    notes = [f"- {r.title}: {note}" for r in results for note in r.notes]
     parts = [
         "Machine (read when the run started):\n\n" + machine,
         f"Settings: {toggles} toggles, {options.interval} s apart, deadline {options.deadline} "
@@ -652,6 +721,73 @@ def report(results: Sequence[CaseResult], options: argparse.Namespace, machine: 
     if notes:
         parts.append("Notes:\n\n" + "\n".join(notes))
     return "\n\n".join(parts) + "\n"
+
+
+def runs_table(results: Sequence[CaseResult]) -> str:
+    """One row per case run: the figures to compare across runs and builds."""
+    return markdown_table(
+        [
+            "case",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "p99 clear of a heartbeat",
+            "missed",
+            "toggle response p50 / p99 ms",
+            "cores busy before",
+            "PostgreSQL checkpoints (fsync ms) during toggles",
+        ],
+        [
+            [
+                r.title,
+                _ms(percentile(r.overall.values_ms, 50)),
+                _ms(percentile(r.overall.values_ms, 99)),
+                _ms(max(r.overall.values_ms, default=float("nan"))),
+                f"{_ms(percentile(r.clean.values_ms, 99))} ({r.toggles - r.heartbeat_hit} of "
+                f"{r.toggles})",
+                r.overall.missed + r.failed,
+                f"{_ms(percentile(r.write_ms, 50))} / {_ms(percentile(r.write_ms, 99))}",
+                f"{r.busy_before:.2f}",
+                "" if r.checkpoints is None else f"{r.checkpoints[0]} ({r.checkpoints[1]:.0f})",
+            ]
+            for r in results
+        ],
+    )
+
+
+def timeline(results: Sequence[CaseResult]) -> list[dict[str, object]]:
+    """Per toggle: when it was sent, its response time and its spread, to line up with
+    what else happened in flagd at that moment (a heartbeat, a GC pass, a reconcile)."""
+    return [
+        {
+            "case": r.title,
+            "toggle": index + 1,
+            "sent": at,
+            "response_ms": r.write_ms[index],
+            "first_ms": r.first_ms[index],
+            "p99_ms": r.toggle_p99_ms[index],
+            "last_ms": r.last_ms[index],
+        }
+        for r in results
+        for index, at in enumerate(r.sent)
+    ]
+
+
+def _build(raw: str) -> Build:
+    label, _, directory = raw.partition("=")
+    if not label or not directory:
+        raise argparse.ArgumentTypeError("expected LABEL=DIR")
+    path = Path(directory).resolve()
+    if not (path / "flagd" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"no flagd package in {path}")
+    return Build(label, None if path == Path(__file__).resolve().parent.parent else path)
+
+
+def _env(raw: str) -> tuple[str, str]:
+    name, sep, value = raw.partition("=")
+    if not name or not sep:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE")
+    return name, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -701,9 +837,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet-timeout", type=float, default=90.0)
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of flagd A here")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument("--runs", type=int, default=1, help="repeat every case this often")
+    parser.add_argument("--timeline", type=Path, help="write per-toggle figures (JSON) here")
     parser.add_argument(
-        "--flagd-env",
+        "--build",
+        dest="builds",
         action="append",
+        type=_build,
+        metavar="LABEL=DIR",
+        help="a flagd checkout to run (repeat to alternate builds; default: this tree)",
+    )
+    parser.add_argument(
+        "--env",
+        "--flagd-env",
+        dest="env",
+        action="append",
+        type=_env,
         default=[],
         metavar="NAME=VALUE",
         help="extra environment for flagd (repeatable)",
@@ -713,23 +862,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     options = build_parser().parse_args(argv)
+    builds: list[Build] = options.builds or [Build("this")]
     raise_nofile_limit()  # flagd inherits it: 10,000 streams need 10,000 descriptors
     machine = machine_notes_markdown()
+    if len(builds) > 1 or builds[0].dir is not None:
+        machine += "\n" + "\n".join(f"- build {b.label}: {b.dir or 'this tree'}" for b in builds)
 
     results: list[CaseResult] = []
-    for name in options.cases:
-        print(f"== {name}", file=sys.stderr, flush=True)
-        result = run_case(CASES[name], options)
-        results.append(result)
-        print(
-            report([result], options, machine).split("Propagation", 1)[1],
-            file=sys.stderr,
-            flush=True,
-        )
+    for run in range(1, options.runs + 1):
+        for name in options.cases:
+            for build in builds:
+                label = "".join(
+                    [
+                        f" [{build.label}]" if len(builds) > 1 else "",
+                        f" run {run}" if options.runs > 1 else "",
+                    ]
+                )
+                print(f"== {name}{label}", file=sys.stderr, flush=True)
+                result = run_case(CASES[name], options, build, label)
+                results.append(result)
+                print(
+                    report([result], options, machine).split("Propagation", 1)[1],
+                    file=sys.stderr,
+                    flush=True,
+                )
     text = report(results, options, machine)
+    if len(results) > 1:
+        text += "\nPer run:\n\n" + runs_table(results) + "\n"
     print(text)
     if options.markdown:
         options.markdown.write_text(text)
+    if options.timeline:
+        options.timeline.write_text(json.dumps(timeline(results), indent=1))
 
 
 if __name__ == "__main__":

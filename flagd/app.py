@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -31,9 +32,9 @@ log = logging.getLogger("flagd")
 
 def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Application:
     store = open_store(settings.database_url, state_dir)
-    bus = open_bus(settings.redis_url, settings.redis_channel)
+    bus = open_bus(settings.redis_url, settings.redis_channel, settings.redis_log_length)
     state = FlagState()
-    sync = StateSync(store, state)
+    sync = StateSync(store, state, bus)
     broker = Broker(settings.subscriber_buffer_bytes)
     metrics = Metrics()
     state.add_listener(broker.publish_change)
@@ -65,6 +66,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app.cleanup_ctx.append(_bus_lifecycle)
     app.cleanup_ctx.append(_heartbeat_lifecycle)
     app.cleanup_ctx.append(_idempotency_purge_lifecycle)
+    app.cleanup_ctx.append(_freeze_startup_objects)
     app.on_response_prepare.append(build_headers_hook(settings.cors_origins))
     app.on_shutdown.append(_end_streams)
     return app
@@ -93,6 +95,10 @@ def _gauges(
             float(broker.rejected),
         ),
         "flagd_store_up": ("1 while the store answered its last call", float(sync.store_up)),
+        "flagd_changes_held": (
+            "Changes received ahead of a gap, waiting for it to fill",
+            float(len(sync.held)),
+        ),
         "flagd_bus_up": ("1 while the notification bus is connected", float(bus.healthy)),
     }
 
@@ -176,6 +182,17 @@ async def _purge_idempotency_keys(service: FlagService, settings: Settings) -> N
             continue
         if purged:
             log.debug("purged %d expired idempotency keys", purged)
+
+
+async def _freeze_startup_objects(app: web.Application) -> AsyncIterator[None]:
+    """Move what start-up made (modules, classes, the loaded flags) out of the collector's
+    sight: a full collection then scans only what came later, chiefly the open streams.
+    With 1,000 streams that is 42,600 objects rather than 57,400 (bench/RESULTS.md, section 11): a
+    shorter pause when a full collection meets a change's fan-out."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 async def _end_streams(app: web.Application) -> None:

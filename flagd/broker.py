@@ -111,6 +111,7 @@ class Broker:
         self.subscribers: set[Subscriber] = set()
         # Recent change frames: Last-Event-ID replay from memory without the store.
         self.recent: deque[Frame] = deque(maxlen=recent_size)
+        self._unsent: list[Frame] = []  # applied changes not yet written to subscribers
         self.events_sent = 0
         self.dropped = 0
         self.rejected = 0  # streams refused at the limit (counted by the handler)
@@ -147,7 +148,17 @@ class Broker:
         if self.recent and self.recent[-1].revision != change.revision - 1:
             self.recent.clear()  # state was reloaded: keep the window contiguous
         self.recent.append(frame)
-        self._fan_out(frame)
+        # The socket writes wait for the next loop turn, so that a write's response goes
+        # out first. `recent` is already up to date, so a stream opened in between gets
+        # the change in its replay and skips it here; the order of changes is kept.
+        self._unsent.append(frame)
+        if len(self._unsent) == 1:
+            asyncio.get_running_loop().call_soon(self._send_unsent)
+
+    def _send_unsent(self) -> None:
+        frames, self._unsent = self._unsent, []
+        for frame in frames:
+            self._fan_out(frame)
 
     async def heartbeat(self, slice_size: int = 100) -> None:
         """Ping every subscriber, a slice at a time, yielding to the event loop between

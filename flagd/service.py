@@ -162,9 +162,11 @@ class FlagService:
             await self._catch_up_after_replay()
             return Written(result.flag, result.replayed_status, replayed=True)
         if result.change is not None:
+            # Announce first: the publisher sends it to the other instances while this one
+            # answers and fans out to its own streams (both deferred past this call).
+            await self.bus.publish(result.change)
             # Read-your-writes: the state includes this change before the response goes out.
             await self.sync.observe(result.change)
-            await self.bus.publish(result.change)
         return Written(result.flag, status)
 
     async def _catch_up_after_replay(self) -> None:

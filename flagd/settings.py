@@ -66,6 +66,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("redis_channel", "FLAGD_REDIS_CHANNEL", "flag_updates", "Redis pub/sub channel"),
     Setting(
+        "redis_log_length",
+        "FLAGD_REDIS_LOG_LENGTH",
+        1000,
+        "newest change records kept on Redis (<channel>:log) for instances whose store is down",
+        int,
+    ),
+    Setting(
         "admin_api_key",
         "ADMIN_API_KEY",
         None,
@@ -188,6 +195,7 @@ class Settings:
     database_url: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
     redis_channel: str = "flag_updates"
+    redis_log_length: int = 1000
     admin_api_key: str | None = field(default=None, repr=False)
     sdk_api_key: str | None = field(default=None, repr=False)
     admin_api_key_previous: str | None = field(default=None, repr=False)

@@ -19,5 +19,8 @@ class LocalBus:
         if self._deliver is not None:
             await self._deliver(change.revision, change)
 
+    async def changes_after(self, revision: int, limit: int) -> list[Change]:
+        return []  # no other instance: the store is the only log
+
     async def close(self) -> None:
         self._deliver = None

@@ -49,7 +49,11 @@ def test_option_beats_environment_beats_default() -> None:
 
 # Two distinct valid raw values per setting: one for the environment, one for the option.
 RAW_BY_PARSER = {int: ("1234", "4321"), float: ("2.5", "7.5"), Path: ("/srv/env", "/srv/opt")}
-RAW_BY_NAME = {"log_level": ("debug", "error"), "cors_origins": ("http://e.test", "http://o.test")}
+RAW_BY_NAME = {
+    "log_level": ("debug", "error"),
+    "cors_origins": ("http://e.test", "http://o.test"),
+    "event_loop": ("asyncio", "uvloop"),
+}
 
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.env)

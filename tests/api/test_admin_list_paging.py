@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -129,24 +129,28 @@ def test_paging_needs_the_admin_key_first(anon: httpx.Client) -> None:
 
 
 def test_another_instance_sees_a_write_at_once(
-    flagd: Flagd, store_kind: str, admin: httpx.Client, tmp_path_factory: pytest.TempPathFactory
+    new_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """No Redis between them: the list still includes the other instance's write, as when
-    it was read from the store."""
-    if store_kind != "postgres":
-        pytest.skip("two instances share a PostgreSQL database, not a SQLite file")
-    admin.get(FLAGS)  # this instance's list is cached at its current revision
-    other = Flagd(
-        data_dir=tmp_path_factory.mktemp("flagd-other"),
-        database_url=flagd.database_url,
-        extra_env={"FLAGD_RECONCILE_INTERVAL": "3600"},
-    ).start()
+    """No Redis between them (and a reconcile far off): the list still includes the other
+    instance's write, as when it was read from the store. Two instances share a database
+    only on PostgreSQL, so this test runs there alone."""
+    database_url = new_database()
+    instances = [
+        Flagd(
+            data_dir=tmp_path_factory.mktemp("flagd-instance"),
+            database_url=database_url,
+            extra_env={"FLAGD_RECONCILE_INTERVAL": "3600"},
+        ).start()
+        for _ in range(2)
+    ]
     try:
-        with other.admin() as other_admin:
+        with instances[0].admin() as admin, instances[1].admin() as other_admin:
+            admin.get(FLAGS)  # this instance's list is cached at its current revision
             flag: dict[str, Any] = create(other_admin)
-        assert admin.get(FLAGS, params={"limit": 1}).json() == [flag]
+            assert admin.get(FLAGS, params={"limit": 1}).json() == [flag]
     finally:
-        other.stop()
+        for instance in instances:
+            instance.stop()
 
 
 def big_flags(admin: httpx.Client, count: int = 5) -> None:

@@ -61,7 +61,7 @@ async def published(bus: RedisBus, count: int) -> None:
     async def check() -> bool:
         return bus.published >= count
 
-    await eventually(check, 10, f"{count} changes published")
+    await eventually(check, f"{count} changes published")
 
 
 async def test_the_log_keeps_the_newest_revisions_whatever_the_publish_order(
@@ -101,7 +101,7 @@ async def test_a_large_record_is_announced_by_revision_and_kept_whole_in_the_log
     async def both_arrived() -> bool:
         return len(received) >= 2
 
-    await eventually(both_arrived, 10, "both notifications")
+    await eventually(both_arrived, "both notifications")
     assert received == [(1, small), (2, None)]
     assert len(encode_json(large.to_dict())) > MAX_INLINE_BYTES
     assert await log.changes_after(1, 10) == [large]

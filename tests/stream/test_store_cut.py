@@ -169,7 +169,7 @@ async def test_a_write_committed_as_the_connection_broke_does_not_freeze_its_ins
                 assert_error(response, 503, "store_unavailable")
                 return False
 
-            await eventually(b_writes, DEADLINE, "a write on B once its store is back", 0.1)
+            await eventually(b_writes, "a write on B once its store is back")
             store = await store_flags(admin_b)
             for follower in (on_a, on_b):
                 await follower.wait_revision(12, DEADLINE)

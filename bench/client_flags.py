@@ -196,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tries", type=int, default=3, help="runs per case when other processes disturb one"
     )
+    parser.add_argument(
+        "--flagd-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for flagd, e.g. FLAGD_EVENT_LOOP=asyncio (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     if shutil.which("wrk") is None:
@@ -215,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     for store, access_log in configs:
         label = f"{store}, access log {'on' if access_log else 'off'}"
         print(f"{label}: starting flagd, seeding {args.flags} flags", file=sys.stderr)
-        with run_flagd(store, access_log=access_log) as daemon:
+        extra_env = dict(item.split("=", 1) for item in args.flagd_env)
+        with run_flagd(store, access_log=access_log, extra_env=extra_env) as daemon:
             seed_flags(daemon, args.flags)
             results += measure(daemon, args, label)
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .admin_list import parse_page
-from .appkeys import ADMIN_LIST, SERVICE, SETTINGS
+from .appkeys import ADMIN_LIST, CORS, SERVICE, SETTINGS
 from .core import Flag, FlagdError, InvalidRequest, encode_json
 from .idempotency import KEY_HEADER, REPLAYED_HEADER, IdempotencyKey, idempotency_key
 from .service import Written
@@ -109,6 +109,7 @@ async def send_json_bytes(
     response = web.StreamResponse(headers=headers)
     response.content_type = "application/json"
     response.content_length = len(body)
+    request.app[CORS].apply(request, response)
     await response.prepare(request)
     view = memoryview(body)
     try:

@@ -11,23 +11,29 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 from . import admin_api, client_api, ops_api, stream
 from .admin_list import AdminList
-from .appkeys import ADMIN_LIST, BROKER, BUS, METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
+from .appkeys import ADMIN_LIST, BROKER, BUS, CORS, METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
 from .broker import Broker
 from .bus import Bus, open_bus
 from .core import Change, StoreUnavailable
+from .http_server import SERVER_NAME
 from .keys import ApiKeys
 from .metrics import Metrics
-from .middleware import build_headers_hook, build_middleware
+from .middleware import Cors, build_middleware
 from .service import FlagService
 from .settings import Settings
 from .state import FlagState, StateSync
 from .store import open_store
 
 log = logging.getLogger("flagd")
+
+# aiohttp fills in `Server: Python/3.x aiohttp/3.y` where a response has none; its default
+# becomes ours, so every response (the stream, errors, 304s) says `flagd` at no cost per
+# response. A private name: pyproject pins aiohttp, tests/test_private_api_pins.py checks it.
+web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
 def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Application:
@@ -41,14 +47,16 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     state.add_listener(lambda change: _observe_propagation(metrics, change))
     metrics.add_gauges(lambda: _gauges(state, sync, broker, bus))
 
+    cors = Cors(settings.cors_origins)
     app = web.Application(
-        middlewares=[build_middleware(keys, settings.cors_origins, metrics)],
+        middlewares=[build_middleware(keys, cors, metrics)],
         client_max_size=settings.max_body_bytes,
         # Long refs and headers reach our handlers (and get a JSON 404/400) instead of
         # being cut off by the HTTP parser with a plain-text 400.
         handler_args={"max_line_size": 64 * 1024, "max_field_size": 64 * 1024},
     )
     app[SETTINGS] = settings
+    app[CORS] = cors
     app[STORE] = store
     app[BUS] = bus
     app[STATE] = state
@@ -67,7 +75,6 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app.cleanup_ctx.append(_heartbeat_lifecycle)
     app.cleanup_ctx.append(_idempotency_purge_lifecycle)
     app.cleanup_ctx.append(_freeze_startup_objects)
-    app.on_response_prepare.append(build_headers_hook(settings.cors_origins))
     app.on_shutdown.append(_end_streams)
     return app
 

@@ -8,6 +8,7 @@ from .admin_list import AdminList
 from .broker import Broker
 from .bus import Bus
 from .metrics import Metrics
+from .middleware import Cors
 from .service import FlagService
 from .settings import Settings
 from .state import FlagState, StateSync
@@ -22,3 +23,4 @@ METRICS = web.AppKey("metrics", Metrics)
 BROKER = web.AppKey("broker", Broker)
 BUS = web.AppKey("bus", Bus)  # type: ignore[type-abstract]
 ADMIN_LIST = web.AppKey("admin_list", AdminList)
+CORS = web.AppKey("cors", Cors)

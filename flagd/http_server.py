@@ -68,7 +68,8 @@ class FlagdRequestHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
         self._head_timer: asyncio.TimerHandle | None = None
-        self._head_started = False  # bytes of a request head arrived while the timer ran
+        self._head_started = False  # bytes of the next request's head have arrived
+        self._last_body: Any = None  # the body stream of the last request parsed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -81,17 +82,20 @@ class FlagdRequestHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        # Bytes that arrive once the last request's body is complete (or it had none) start
+        # the next request's head, even while that request is still being answered.
+        last_body = self._last_body
+        starts_a_head = last_body is None or last_body.is_eof()
         queued = len(self._messages)
         super().data_received(data)
         if len(self._messages) > queued:
             # A request's headers are in (or the parser refused them): the head is complete.
+            self._last_body = self._messages[-1][1]
             self._stop_head_timer()
-        elif data:
-            # Only bytes that arrive while no request is in hand start a head; body bytes
-            # arrive while its request is queued or running.
-            if self._head_timer is None and self._waiting_for_request():
+        elif data and starts_a_head:
+            self._head_started = True
+            if self._head_timer is None:
                 self._start_head_timer()
-            self._head_started = self._head_timer is not None
 
     def _waiting_for_request(self) -> bool:
         """start() waits for the next request: none queued, none being handled."""
@@ -110,8 +114,14 @@ class FlagdRequestHandler(RequestHandler):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if not self._waiting_for_request() or self.transport is None:
-            return  # a request arrived in the meantime: it runs as long as it needs
+        if self.transport is None:
+            return
+        if not self._waiting_for_request():
+            # A request is still being answered (a stream runs for hours): its time is its
+            # own, but a head begun behind it is timed again from here.
+            if self._head_started:
+                self._start_head_timer()
+            return
         if self._head_started:
             log.info(
                 "request headers not received in time; connection closed",

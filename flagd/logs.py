@@ -6,6 +6,7 @@ import asyncio
 import atexit
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -18,9 +19,12 @@ from yarl import URL
 REDACTED = "REDACTED"
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=\\]').search
+
+
 def _quote(value: Any) -> str:
     text = str(value)
-    if text and text.isprintable() and not any(c in text for c in ' "=\\'):
+    if text and text.isprintable() and _NEEDS_QUOTES(text) is None:
         return text
     # JSON string escaping keeps one event on one line, control characters included.
     quoted = json.dumps(text, ensure_ascii=False)
@@ -137,25 +141,33 @@ class AccessLogger(AbstractAccessLogger):
         path = redact_url(url) if url.raw_query_string else url.path
         remote = request.remote
         _access_lines.add(
-            f"ts={_timestamp()} {self._prefix}{_quote(request.method)} path={_quote(path)}"
+            f"ts={_timestamp()} {self._prefix}{_plain_method(request.method)} path={_quote(path)}"
             f" status={response.status} ms={time * 1000:.2f}"
             f" remote={_quote(remote) if remote else 'None'}\n"
         )
 
 
-_stamp_second = -1
+_stamp_ms = -1
 _stamp_text = ""
 
 
 def _timestamp() -> str:
-    """RFC 3339 UTC with milliseconds; the seconds part is formatted once a second."""
-    global _stamp_second, _stamp_text
-    now = time.time()
-    second = int(now)
-    if second != _stamp_second:
-        _stamp_second = second
-        _stamp_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return f"{_stamp_text}.{int((now - second) * 1000):03d}Z"
+    """RFC 3339 UTC with milliseconds, formatted once per millisecond (under load many
+    requests end within one)."""
+    global _stamp_ms, _stamp_text
+    ms = int(time.time() * 1000)
+    if ms != _stamp_ms:
+        _stamp_ms = ms
+        second, milli = divmod(ms, 1000)
+        _stamp_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{milli:03d}Z"
+    return _stamp_text
+
+
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _plain_method(method: str) -> str:
+    return method if method in _KNOWN_METHODS else _quote(method)
 
 
 class _BatchedLines:

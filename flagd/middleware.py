@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .errors import error_response, response_for, unauthorized
-from .http_server import SERVER_NAME
 from .keys import ApiKeys
 from .metrics import Metrics
 
@@ -31,17 +30,8 @@ CLOSING_STATUSES = frozenset({401, 408})
 
 
 def build_middleware(
-    keys: ApiKeys, cors_origins: tuple[str, ...], metrics: Metrics
+    keys: ApiKeys, cors: Cors, metrics: Metrics
 ) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    allow_any_origin = "*" in cors_origins
-    allowed_origins = frozenset(cors_origins)
-
-    def cors_origin(request: web.Request) -> str | None:
-        origin = request.headers.get("Origin")
-        if origin and (allow_any_origin or origin in allowed_origins):
-            return origin
-        return None
-
     def check_auth(request: web.Request) -> web.Response | None:
         path = request.path
         if path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/"):
@@ -56,10 +46,9 @@ def build_middleware(
     @web.middleware
     async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        origin = cors_origin(request)
         response: web.StreamResponse
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            response = preflight(origin)
+            response = preflight(cors.origin(request))
         else:
             denied = check_auth(request)
             if denied is not None:
@@ -69,8 +58,10 @@ def build_middleware(
                     response = await handler(request)
                 except Exception as exc:  # every failure gets the JSON error shape
                     response = response_for(exc)
-        if response.status in CLOSING_STATUSES and not response.prepared:
-            response.force_close()
+        if not response.prepared:
+            cors.apply(request, response)
+            if response.status in CLOSING_STATUSES:
+                response.force_close()
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "OTHER"
@@ -85,26 +76,28 @@ def build_middleware(
     return pipeline
 
 
-def build_headers_hook(
-    cors_origins: tuple[str, ...],
-) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
-    """An on_response_prepare hook: the Server header, and CORS headers on every response,
-    streams included (a stream is prepared inside its handler, before any middleware sees
-    it)."""
-    allow_any_origin = "*" in cors_origins
-    allowed_origins = frozenset(cors_origins)
+class Cors:
+    """The CORS policy (CORS_ORIGINS): response headers for an allowed Origin. The
+    middleware applies it to every response a handler returns; a handler that prepares
+    its own response (the stream, a large admin list) applies it before preparing."""
 
-    async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
-        response.headers["Server"] = SERVER_NAME
+    def __init__(self, origins: tuple[str, ...]) -> None:
+        self._any = "*" in origins
+        self._allowed = frozenset(origins)
+
+    def origin(self, request: web.BaseRequest) -> str | None:
         origin = request.headers.get("Origin")
-        if not origin or not (allow_any_origin or origin in allowed_origins):
-            return
-        if "Access-Control-Allow-Origin" not in response.headers:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
-            response.headers["Vary"] = add_vary(response.headers.get("Vary"), "Origin")
+        if origin and (self._any or origin in self._allowed):
+            return origin
+        return None
 
-    return add_response_headers
+    def apply(self, request: web.BaseRequest, response: web.StreamResponse) -> None:
+        origin = self.origin(request)
+        if origin is None or "Access-Control-Allow-Origin" in response.headers:
+            return
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+        response.headers["Vary"] = add_vary(response.headers.get("Vary"), "Origin")
 
 
 def add_vary(vary: str | None, name: str) -> str:

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from .appkeys import BROKER, SETTINGS, STATE, STORE
+from .appkeys import BROKER, CORS, SETTINGS, STATE, STORE
 from .broker import Subscriber, frames_for, snapshot_frame
 from .core import StoreUnavailable
 from .errors import too_many_streams
@@ -73,6 +73,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         response = new_response(request)
         try:
             async with asyncio.timeout(settings.stream_snapshot_timeout):
+                request.app[CORS].apply(request, response)
                 await response.prepare(request)
                 await _write_paced(response, _initial_frames(request, subscriber, last_id))
         except TimeoutError:

@@ -36,6 +36,12 @@ def test_aiohttp_private_parts_used_by_http_server_exist() -> None:
     for attribute in ("self._messages", "self._waiter", "self._loop"):
         assert attribute in source, f"RequestHandler uses {attribute} no more"
     assert callable(getattr(web.AppRunner, "_make_server", None)), "AppRunner._make_server"
+    # flagd/http_server.py makes `flagd` the default Server header.
+    from aiohttp import web_response
+
+    assert "headers.setdefault(hdrs.SERVER, SERVER_SOFTWARE)" in inspect.getsource(
+        web_response.StreamResponse
+    ), "StreamResponse's default Server header"
     server_init = inspect.getsource(web_server.Server.__init__)
     assert "self._kwargs" in server_init and "self._loop" in server_init, "Server._kwargs/_loop"
 

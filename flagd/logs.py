@@ -131,19 +131,25 @@ class AccessLogger(AbstractAccessLogger):
     """
 
     def __init__(self, logger: logging.Logger, log_format: str) -> None:
-        super().__init__(logger, log_format)
+        super().__init__(logger, log_format)  # one per connection
         self._prefix = f"level=info logger={logger.name} msg=request method="
+        self._remote: tuple[str | None, str] = (None, "None")  # the peer, as logged
+        self._path: tuple[str, str] = ("", "")  # the last path and its logged form
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         if not self.logger.isEnabledFor(logging.INFO):
             return
         url = request.rel_url
         path = redact_url(url) if url.raw_query_string else url.path
+        if path != self._path[0]:
+            self._path = (path, _quote(path))
         remote = request.remote
+        if remote != self._remote[0]:
+            self._remote = (remote, _quote(remote) if remote else "None")
         _access_lines.add(
-            f"ts={_timestamp()} {self._prefix}{_plain_method(request.method)} path={_quote(path)}"
-            f" status={response.status} ms={time * 1000:.2f}"
-            f" remote={_quote(remote) if remote else 'None'}\n"
+            f"ts={_timestamp()} {self._prefix}{_plain_method(request.method)}"
+            f" path={self._path[1]} status={response.status} ms={time * 1000:.2f}"
+            f" remote={self._remote[1]}\n"
         )
 
 

@@ -138,7 +138,7 @@ SETTINGS: tuple[Setting, ...] = (
         "event_loop",
         "FLAGD_EVENT_LOOP",
         "auto",
-        "auto (uvloop when installed: pip install 'flagd[uvloop]'), asyncio or uvloop",
+        "auto (uvloop when installed, as it is with flagd), asyncio or uvloop",
     ),
     Setting(
         "idempotency_ttl",

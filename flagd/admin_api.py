@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from urllib.parse import quote
 
@@ -11,9 +10,9 @@ from aiohttp import web
 
 from .admin_list import parse_page
 from .appkeys import ADMIN_LIST, CORS, SERVICE, SETTINGS
-from .core import Flag, FlagdError, InvalidRequest, encode_json
-from .idempotency import KEY_HEADER, REPLAYED_HEADER, IdempotencyKey, idempotency_key
-from .service import Written
+from .core import Flag, InvalidRequest, encode_json
+from .idempotency import KEY_HEADER, REPLAYED_HEADER
+from .service import WriteRequest, Written
 
 ACTOR_HEADER = "X-Flagd-Actor"
 SEND_SLICE = 256 * 1024
@@ -39,34 +38,27 @@ def flag_response(flag: Flag, status: int = 200) -> web.Response:
     return response
 
 
-async def read_json(request: web.Request) -> Any | FlagdError:
-    """The parsed body, or the error to raise when the contract's check order reaches it."""
+async def read_body(request: web.Request) -> bytes:
     try:
         # A body trickled in slowly would hold the connection and its buffer indefinitely.
         async with asyncio.timeout(request.app[SETTINGS].body_timeout):
-            raw = await request.read()  # raises 413 past client_max_size
+            return await request.read()  # raises 413 past client_max_size
     except TimeoutError:
         raise web.HTTPRequestTimeout() from None
     except web.RequestPayloadError:  # bad chunked framing or content encoding
         raise InvalidRequest("the request body could not be decoded") from None
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return InvalidRequest("request body is not valid JSON")
 
 
-async def idempotency(
-    request: web.Request, *, with_body: bool
-) -> IdempotencyKey | InvalidRequest | None:
-    """The request's Idempotency-Key, bound to what the write depends on."""
+async def write_request(request: web.Request, *, with_body: bool) -> WriteRequest:
+    """The write as it came; the service checks its parts in the contract's order."""
     resource = request.match_info.route.resource
-    return idempotency_key(
-        request.headers.get(KEY_HEADER),
-        request.method,
-        resource.canonical if resource is not None else request.path,
-        request.match_info.get("ref", ""),
-        request.headers.get("If-Match"),
-        await request.read() if with_body else None,  # read once, cached by aiohttp
+    return WriteRequest(
+        method=request.method,
+        route=resource.canonical if resource is not None else request.path,
+        actor=actor(request),
+        body=await read_body(request) if with_body else None,
+        if_match=request.headers.get("If-Match"),
+        idempotency_key=request.headers.get(KEY_HEADER),
     )
 
 
@@ -122,9 +114,7 @@ async def send_json_bytes(
 
 
 async def create_flag(request: web.Request) -> web.Response:
-    written = await request.app[SERVICE].create(
-        await read_json(request), actor(request), await idempotency(request, with_body=True)
-    )
+    written = await request.app[SERVICE].create(await write_request(request, with_body=True))
     response = written_response(written)
     assert written.flag is not None
     response.headers["Location"] = f"/api/admin/flags/{written.flag.id}"
@@ -136,31 +126,18 @@ async def get_flag(request: web.Request) -> web.Response:
 
 
 async def update_flag(request: web.Request) -> web.Response:
-    written = await request.app[SERVICE].update(
-        request.match_info["ref"],
-        await read_json(request),
-        request.headers.get("If-Match"),
-        actor(request),
-        await idempotency(request, with_body=True),
-    )
+    ref = request.match_info["ref"]
+    written = await request.app[SERVICE].update(ref, await write_request(request, with_body=True))
     return written_response(written)
 
 
 async def toggle_flag(request: web.Request) -> web.Response:
-    written = await request.app[SERVICE].toggle(
-        request.match_info["ref"],
-        request.headers.get("If-Match"),
-        actor(request),
-        await idempotency(request, with_body=False),
-    )
+    ref = request.match_info["ref"]
+    written = await request.app[SERVICE].toggle(ref, await write_request(request, with_body=False))
     return written_response(written)
 
 
 async def delete_flag(request: web.Request) -> web.Response:
-    written = await request.app[SERVICE].delete(
-        request.match_info["ref"],
-        request.headers.get("If-Match"),
-        actor(request),
-        await idempotency(request, with_body=False),
-    )
+    ref = request.match_info["ref"]
+    written = await request.app[SERVICE].delete(ref, await write_request(request, with_body=False))
     return written_response(written)

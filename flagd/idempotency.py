@@ -25,23 +25,19 @@ class IdempotencyKey:
     request_hash: str  # the request the key was sent with; another one under it is a 422
 
 
-def idempotency_key(
+def parse_idempotency_key(
     header: str | None,
     method: str,
     route: str,
     ref: str,
     if_match: str | None,
     body: bytes | None,
-) -> IdempotencyKey | InvalidRequest | None:
-    """The key of this request (None without the header), or the 400 a malformed one gets.
-
-    The error is returned, not raised, so that the contract's check order (404 before 400)
-    decides when it is reported.
-    """
+) -> IdempotencyKey | None:
+    """The key of this request (None without the header); a malformed one is a 400."""
     if header is None:
         return None
     if not 1 <= len(header) <= KEY_MAX or not all(" " <= c <= "~" for c in header):
-        return InvalidRequest(
+        raise InvalidRequest(
             f"{KEY_HEADER} must be 1 to {KEY_MAX} printable ASCII characters (a UUID is a good key)"
         )
     return IdempotencyKey(header, request_hash(method, route, ref, if_match, body))

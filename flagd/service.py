@@ -1,8 +1,11 @@
-"""Use cases of the admin API: validate, write with a change record, update the state.
+"""Use cases of the admin API: check, write with a change record, update the state.
 
-Every rule about a write lives here, in `decide` functions the store runs inside its
-transaction, so checks see the locked current flag. The order of checks is the contract's:
-404 (unknown ref) before 400 (bad body or If-Match) before 412 (stale version).
+A handler hands the service a `WriteRequest`: the request's parts as they came (body bytes,
+If-Match, Idempotency-Key, actor), nothing parsed. The service owns the contract's order
+of checks: 404 (unknown ref) before 400 (a malformed Idempotency-Key, body or If-Match, a
+field breaking the rules) before 412 (stale version). The checks that need the current
+flag run in a `decide` function the store calls inside its transaction with the flag's
+row locked, so they see what they change.
 
 A write sent with an Idempotency-Key is remembered by the store, in its transaction, with
 the status it answered: a retry gets that answer back (`Written.replayed`) and applies
@@ -12,6 +15,7 @@ applied nothing, so its retry simply runs again.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -22,7 +26,7 @@ from typing import Any
 from .bus import Bus
 from .core import (
     Flag,
-    FlagdError,
+    InvalidRequest,
     NotFound,
     StoreUnavailable,
     VersionConflict,
@@ -32,18 +36,25 @@ from .core import (
     utc_now,
 )
 from .core.mutations import new_flag, patched_flag, toggled_flag
-from .idempotency import IdempotencyKey
+from .idempotency import IdempotencyKey, parse_idempotency_key
 from .state import StateSync
 from .store import Decide, Decision, Keep, Put, Remember, Remove, Store
-
-# A body or an Idempotency-Key that could not be parsed is passed along as its error,
-# raised in check order.
-Body = Any | FlagdError
-Idempotency = IdempotencyKey | FlagdError | None
 
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600.0
 
 log = logging.getLogger("flagd")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """An admin write as it arrived, unparsed: the service checks each part in order."""
+
+    method: str
+    route: str  # the route's template, e.g. /api/admin/flags/{ref}
+    actor: str
+    body: bytes | None = None  # None on routes without one (toggle, delete)
+    if_match: str | None = None
+    idempotency_key: str | None = None  # the header as sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,57 +88,46 @@ class FlagService:
             raise _not_found(ref)
         return flag
 
-    async def create(self, body: Body, actor: str, idempotency: Idempotency = None) -> Written:
-        if isinstance(body, FlagdError):
-            raise body
-        patch = parse_create(body)
+    async def create(self, request: WriteRequest) -> Written:
+        patch = parse_create(_json_body(request))
+        key = _idempotency(request, "")
         now = utc_now()
         flag = new_flag(patch, str(uuid.uuid4()), now)
-        return await self._write(
-            None, lambda _current: Put(flag, "created"), actor, now, HTTPStatus.CREATED, idempotency
-        )
+        return await self._write(None, lambda _: Put(flag, "created"), request, now, key)
 
-    async def update(
-        self,
-        ref: str,
-        body: Body,
-        if_match: str | None,
-        actor: str,
-        idempotency: Idempotency = None,
-    ) -> Written:
+    async def update(self, ref: str, request: WriteRequest) -> Written:
         now = utc_now()
 
         def decide(current: Flag | None) -> Decision:
             current = _existing(current, ref)
-            if isinstance(body, FlagdError):
-                raise body
-            patch = parse_update(body, current.key)
-            _check_version(current, if_match)
-            changed = patched_flag(current, patch, now)
+            _idempotency(request, ref)
+            patch = parse_update(_json_body(request), current.key)
+            changed = patched_flag(current, patch, now)  # a 400 comes before a 412
+            _check_version(current, request.if_match)
             return Keep() if changed is None else Put(changed, "updated")
 
-        return await self._write(ref, decide, actor, now, HTTPStatus.OK, idempotency)
+        return await self._write(ref, decide, request, now, _idempotency_or_none(request, ref))
 
-    async def toggle(
-        self, ref: str, if_match: str | None, actor: str, idempotency: Idempotency = None
-    ) -> Written:
+    async def toggle(self, ref: str, request: WriteRequest) -> Written:
         now = utc_now()
 
         def decide(current: Flag | None) -> Decision:
             current = _existing(current, ref)
-            _check_version(current, if_match)
+            _idempotency(request, ref)
+            _check_version(current, request.if_match)
             return Put(toggled_flag(current, now), "toggled")
 
-        return await self._write(ref, decide, actor, now, HTTPStatus.OK, idempotency)
+        return await self._write(ref, decide, request, now, _idempotency_or_none(request, ref))
 
-    async def delete(
-        self, ref: str, if_match: str | None, actor: str, idempotency: Idempotency = None
-    ) -> Written:
+    async def delete(self, ref: str, request: WriteRequest) -> Written:
         def decide(current: Flag | None) -> Decision:
-            _check_version(_existing(current, ref), if_match)
+            current = _existing(current, ref)
+            _idempotency(request, ref)
+            _check_version(current, request.if_match)
             return Remove()
 
-        return await self._write(ref, decide, actor, utc_now(), HTTPStatus.NO_CONTENT, idempotency)
+        key = _idempotency_or_none(request, ref)
+        return await self._write(ref, decide, request, utc_now(), key)
 
     async def purge_idempotency_keys(self) -> int:
         """Forget the keys past their time; a retry after that is a new request."""
@@ -137,27 +137,18 @@ class FlagService:
         self,
         ref: str | None,
         decide: Decide,
-        actor: str,
+        request: WriteRequest,
         at: str,
-        status: int,
-        idempotency: Idempotency,
+        idempotency: IdempotencyKey | None,
     ) -> Written:
+        status = _SUCCESS[request.method]
         remember = None
-        if isinstance(idempotency, FlagdError):
-            if ref is None:
-                raise idempotency
-            decide = _rejecting(ref, idempotency)
-        elif idempotency is not None:
+        if idempotency is not None:
             now = time.time()
             remember = Remember(
                 idempotency.key, idempotency.request_hash, status, now, now + self.idempotency_ttl
             )
-        try:
-            result = await self.store.write(ref, decide, actor, at, remember)
-        except StoreUnavailable:
-            self.sync.store_up = False
-            raise
-        self.sync.store_up = True
+        result = await self.store.write(ref, decide, request.actor, at, remember)
         if result.replayed_status is not None:
             await self._catch_up_after_replay()
             return Written(result.flag, result.replayed_status, replayed=True)
@@ -183,14 +174,41 @@ def _not_found(ref: str) -> NotFound:
     return NotFound(f"no flag with id or key {shown!r}")
 
 
-def _rejecting(ref: str, error: FlagdError) -> Decide:
-    """A malformed Idempotency-Key is a 400, reported after the 404 of an unknown ref."""
+_SUCCESS = {
+    "POST": HTTPStatus.CREATED,
+    "PUT": HTTPStatus.OK,
+    "PATCH": HTTPStatus.OK,
+    "DELETE": HTTPStatus.NO_CONTENT,
+}
 
-    def decide(current: Flag | None) -> Decision:
-        _existing(current, ref)
-        raise error
 
-    return decide
+def _json_body(request: WriteRequest) -> Any:
+    try:
+        return json.loads(request.body or b"")
+    except (ValueError, RecursionError):
+        raise InvalidRequest("request body is not valid JSON") from None
+
+
+def _idempotency(request: WriteRequest, ref: str) -> IdempotencyKey | None:
+    """The request's Idempotency-Key bound to what the write depends on; a malformed one
+    raises its 400 (the callers raise it where the contract's order puts it)."""
+    return parse_idempotency_key(
+        request.idempotency_key,
+        request.method,
+        request.route,
+        ref,
+        request.if_match,
+        request.body,
+    )
+
+
+def _idempotency_or_none(request: WriteRequest, ref: str) -> IdempotencyKey | None:
+    """The key for the store to claim, or None when it is malformed: then decide() raises
+    its 400 after checking the ref (404 first), before the store would claim anything."""
+    try:
+        return _idempotency(request, ref)
+    except InvalidRequest:
+        return None
 
 
 def _existing(current: Flag | None, ref: str) -> Flag:

@@ -32,8 +32,7 @@ from aiohttp.http_exceptions import (
 )
 from aiohttp.web_protocol import RequestHandler
 
-from .core import encode_json
-from .errors import error_response
+from .errors import error_body, error_response
 
 log = logging.getLogger("flagd.http")
 
@@ -52,7 +51,7 @@ def describe_parse_error(exc: HttpProcessingError) -> str:
 
 
 def timeout_response_bytes(message: str) -> bytes:
-    body = encode_json({"error": "request_timeout", "message": message})
+    body = error_body("request_timeout", message)
     head = (
         "HTTP/1.1 408 Request Timeout\r\n"
         "Content-Type: application/json\r\n"
@@ -178,8 +177,7 @@ class FlagdRequestHandler(RequestHandler):
         if request.writer.output_size > 0:
             # Part of a response went out already; nothing sensible can follow it.
             raise ConnectionError("cannot send an error after a partial response")
-        response = error_response(status, code, text)
-        response.headers["Server"] = SERVER_NAME
+        response = error_response(code, text, status)
         response.force_close()
         return response
 

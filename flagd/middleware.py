@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .errors import error_response, response_for, unauthorized
+from .errors import cors_forbidden, response_for, unauthorized
 from .keys import ApiKeys
 from .metrics import Metrics
 
@@ -109,7 +109,7 @@ def add_vary(vary: str | None, name: str) -> str:
 
 def preflight(origin: str | None) -> web.Response:
     if origin is None:
-        return error_response(403, "cors_forbidden", "origin not allowed by CORS_ORIGINS")
+        return cors_forbidden()
     return web.Response(
         status=204,
         headers={

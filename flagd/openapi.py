@@ -13,6 +13,7 @@ from typing import Any
 from . import __version__
 from .admin_list import PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX
 from .core.validation import DESCRIPTION_MAX, KEY_MAX, TARGETED_USERS_MAX, USER_ID_MAX
+from .errors import ERROR_CODES
 from .idempotency import KEY_HEADER, REPLAYED_HEADER
 from .idempotency import KEY_MAX as IDEMPOTENCY_KEY_MAX
 
@@ -60,45 +61,35 @@ def flag_response(description: str, status: int = 200, *, write: bool = False) -
     }
 
 
-# Every error shares one body; a status names its component response and its codes.
-ERRORS: dict[str, tuple[str, str]] = {
-    "400": (
-        "BadRequest",
-        "`invalid_request` (body is not JSON, malformed If-Match or Idempotency-Key, bad "
-        "paging parameters, or a request the HTTP parser refuses) or `validation_error` "
-        "(a field breaks the rules, or a PUT changes `key`)",
-    ),
-    "401": (
-        "Unauthorized",
-        "`unauthorized`: the API key is missing or wrong",
-    ),
-    "404": ("NotFound", "`not_found`: no flag has this id or key"),
-    "408": (
-        "RequestTimeout",
-        "`request_timeout`: the body did not arrive within FLAGD_BODY_TIMEOUT; the "
-        "connection is closed",
-    ),
-    "409": ("DuplicateKey", "`duplicate_key`: a flag with this key already exists"),
-    "412": (
-        "VersionConflict",
-        "`version_conflict`: If-Match names a version other than the flag's current one",
-    ),
-    "413": ("PayloadTooLarge", "`payload_too_large`: the body is over the configured limit"),
-    "422": (
-        "IdempotencyKeyReused",
-        "`idempotency_key_reused`: the Idempotency-Key was first sent with another request "
-        "(method, route, flag, If-Match or body); nothing was applied",
-    ),
-    "500": (
-        "InternalError",
-        "`internal_error`: an unexpected failure; details are in the daemon's log only",
-    ),
-    "503": (
-        "StoreUnavailable",
-        "`store_unavailable`: the store cannot be reached (writes fail fast). A write whose "
-        "COMMIT was cut short may have applied: retry it with the same Idempotency-Key",
-    ),
+# Every error shares one body; each status is a component response listing its codes,
+# made from flagd/errors.py's table (the one list of codes flagd answers with).
+STATUS_COMPONENTS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "CorsForbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    408: "RequestTimeout",
+    409: "Conflict",
+    412: "VersionConflict",
+    413: "PayloadTooLarge",
+    422: "IdempotencyKeyReused",
+    500: "InternalError",
+    503: "Unavailable",
 }
+
+
+def _error_table() -> dict[str, tuple[str, str]]:
+    by_status: dict[int, list[str]] = {}
+    for error in ERROR_CODES:
+        by_status.setdefault(error.status, []).append(f"`{error.code}`: {error.meaning}")
+    return {
+        str(status): (STATUS_COMPONENTS[status], "; ".join(codes))
+        for status, codes in sorted(by_status.items())
+    }
+
+
+ERRORS: dict[str, tuple[str, str]] = _error_table()
 
 
 def error_response(description: str) -> Json:
@@ -209,10 +200,8 @@ def schemas() -> Json:
             "properties": {
                 "error": {
                     "type": "string",
-                    "description": "Stable machine code: invalid_request, validation_error, "
-                    "unauthorized, not_found, method_not_allowed, request_timeout, "
-                    "duplicate_key, version_conflict, payload_too_large, "
-                    "idempotency_key_reused, store_unavailable, too_many_streams, internal_error",
+                    "description": "Stable machine code",
+                    "enum": [error.code for error in ERROR_CODES],
                 },
                 "message": {"type": "string", "description": "Human-readable explanation"},
             },

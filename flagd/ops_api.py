@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .appkeys import METRICS, STATE
 from .core import encode_json
-from .errors import error_response
+from .errors import not_ready
 
 
 def add_routes(app: web.Application) -> None:
@@ -23,7 +23,7 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     """Ready once the flag state is loaded from the store; reads then serve from memory."""
     if not request.app[STATE].loaded:
-        return error_response(503, "store_unavailable", "the store has not been reachable yet")
+        return not_ready()
     return web.Response(text="ok")
 
 

@@ -15,10 +15,23 @@ from aiohttp import web, web_response
 
 from . import admin_api, client_api, ops_api, stream
 from .admin_list import AdminList
-from .appkeys import ADMIN_LIST, BROKER, BUS, CORS, METRICS, SERVICE, SETTINGS, STATE, STORE, SYNC
+from .appkeys import (
+    ADMIN_LIST,
+    BROKER,
+    BUS,
+    CORS,
+    FEED,
+    METRICS,
+    SERVICE,
+    SETTINGS,
+    STATE,
+    STORE,
+    SYNC,
+)
 from .broker import Broker
 from .bus import Bus, open_bus
 from .core import Change, StoreUnavailable
+from .feed import ChangeFeed
 from .http_server import SERVER_NAME
 from .keys import ApiKeys
 from .metrics import Metrics
@@ -40,11 +53,11 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     store = open_store(settings.database_url, state_dir)
     bus = open_bus(settings.redis_url, settings.redis_channel, settings.redis_log_length)
     state = FlagState()
-    sync = StateSync(store, state, bus)
+    feed = ChangeFeed(store, bus)
+    sync = StateSync(store, state, bus, feed=feed)
     broker = Broker(settings.subscriber_buffer_bytes)
     metrics = Metrics()
-    state.add_listener(broker.publish_change)
-    state.add_listener(lambda change: _observe_propagation(metrics, change))
+    wire_changes(state, feed, broker, metrics)
     metrics.add_gauges(lambda: _gauges(state, sync, broker, bus))
 
     cors = Cors(settings.cors_origins)
@@ -62,6 +75,7 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app[STATE] = state
     app[SYNC] = sync
     app[BROKER] = broker
+    app[FEED] = feed
     app[SERVICE] = FlagService(store, sync, bus, settings.idempotency_ttl)
     app[METRICS] = metrics
     app[ADMIN_LIST] = AdminList(sync)
@@ -77,6 +91,20 @@ def create_app(settings: Settings, keys: ApiKeys, state_dir: Path) -> web.Applic
     app.cleanup_ctx.append(_freeze_startup_objects)
     app.on_shutdown.append(_end_streams)
     return app
+
+
+def wire_changes(state: FlagState, feed: ChangeFeed, broker: Broker, metrics: Metrics) -> None:
+    """Where a change goes once it is applied to this instance's state (the one listener):
+    the feed encodes its frame and keeps it for replays, the broker writes that frame to
+    every open stream (on the next loop turn, after the write's response), and the
+    propagation metric times it from its commit. Changes reach the state itself through
+    StateSync (own writes, the bus, gap fills, reconcile), in revision order."""
+
+    def applied(change: Change) -> None:
+        broker.publish(feed.record(change))
+        _observe_propagation(metrics, change)
+
+    state.add_listener(applied)
 
 
 def _observe_propagation(metrics: Metrics, change: Change) -> None:

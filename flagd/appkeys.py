@@ -7,6 +7,7 @@ from aiohttp import web
 from .admin_list import AdminList
 from .broker import Broker
 from .bus import Bus
+from .feed import ChangeFeed
 from .metrics import Metrics
 from .middleware import Cors
 from .service import FlagService
@@ -24,3 +25,4 @@ BROKER = web.AppKey("broker", Broker)
 BUS = web.AppKey("bus", Bus)  # type: ignore[type-abstract]
 ADMIN_LIST = web.AppKey("admin_list", AdminList)
 CORS = web.AppKey("cors", Cors)
+FEED = web.AppKey("feed", ChangeFeed)

@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import islice
 
 from .core import Change, Snapshot, encode_json
 
@@ -106,11 +104,9 @@ class Subscriber:
 
 
 class Broker:
-    def __init__(self, subscriber_limit: int, recent_size: int = 10_000) -> None:
+    def __init__(self, subscriber_limit: int) -> None:
         self.subscriber_limit = subscriber_limit
         self.subscribers: set[Subscriber] = set()
-        # Recent change frames: Last-Event-ID replay from memory without the store.
-        self.recent: deque[Frame] = deque(maxlen=recent_size)
         self._unsent: list[Frame] = []  # applied changes not yet written to subscribers
         self.events_sent = 0
         self.dropped = 0
@@ -143,14 +139,11 @@ class Broker:
                 self.subscribers.discard(subscriber)  # the done callback runs a tick later
         return len(self.subscribers) < limit
 
-    def publish_change(self, change: Change) -> None:
-        frame = Frame.of(change_frame(change), change.revision)
-        if self.recent and self.recent[-1].revision != change.revision - 1:
-            self.recent.clear()  # state was reloaded: keep the window contiguous
-        self.recent.append(frame)
-        # The socket writes wait for the next loop turn, so that a write's response goes
-        # out first. `recent` is already up to date, so a stream opened in between gets
-        # the change in its replay and skips it here; the order of changes is kept.
+    def publish(self, frame: Frame) -> None:
+        """Write a change's frame to every stream. The socket writes wait for the next loop
+        turn, so that a write's response goes out first; the feed's window already has the
+        frame, so a stream opened in between gets it in its replay and skips it here. The
+        order of changes is kept."""
         self._unsent.append(frame)
         if len(self._unsent) == 1:
             asyncio.get_running_loop().call_soon(self._send_unsent)
@@ -172,18 +165,6 @@ class Broker:
                 if not subscriber.done.done() and not subscriber.offer(frame):
                     self.drop(subscriber)
             await asyncio.sleep(0)
-
-    def recent_after(self, revision: int, upto: int) -> list[Frame] | None:
-        """Frames (revision, upto] from memory, or None when memory does not reach back."""
-        if revision >= upto:
-            return []
-        if not self.recent or self.recent[0].revision is None:
-            return None
-        first = self.recent[0].revision
-        if first > revision + 1:
-            return None
-        window = islice(self.recent, revision + 1 - first, None)
-        return [frame for frame in window if frame.revision is not None and frame.revision <= upto]
 
     def close_all(self, reason: str = "shutdown") -> None:
         for subscriber in list(self.subscribers):
@@ -210,7 +191,3 @@ class Broker:
         subscriber.transport.abort()
         if self.on_drop is not None:
             self.on_drop()
-
-
-def frames_for(changes: Iterable[Change]) -> list[Frame]:
-    return [Frame.of(change_frame(change), change.revision) for change in changes]

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from .bus import Bus
 from .core import Change, Flag, Snapshot, StoreUnavailable
+from .feed import ChangeFeed
 from .store import Store
 
 log = logging.getLogger("flagd.state")
@@ -143,11 +144,17 @@ class StateSync:
     CHANGE_PAGE = 1000
 
     def __init__(
-        self, store: Store, state: FlagState, bus: Bus, hold_limit: int = HOLD_LIMIT
+        self,
+        store: Store,
+        state: FlagState,
+        bus: Bus,
+        hold_limit: int = HOLD_LIMIT,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.store = store
         self.state = state
         self.bus = bus
+        self.feed = feed or ChangeFeed(store, bus)
         self.held = HeldChanges(hold_limit)
         self.store_up = False  # last known reachability, for /metrics and gap fills
         self._stalled_at: int | None = None  # revision we are stuck at, while logged
@@ -192,7 +199,7 @@ class StateSync:
             if not self.behind:
                 return
             target = self.held.newest
-            await self._read(self.bus.changes_after, target)
+            await self._read(self.feed.bus_log, target)
             repaired: list[Change] = []
             if self.state.revision < target:
                 if not self.store_up:
@@ -201,7 +208,7 @@ class StateSync:
                     self._stalled(target, "the store is unavailable")
                     return
                 try:
-                    repaired = await self._read(self.store.changes_after, target)
+                    repaired = await self._read(self.feed.store_log, target)
                 except StoreUnavailable as exc:
                     self.store_up = False
                     self._stalled(target, str(exc))
@@ -226,7 +233,7 @@ class StateSync:
             self.store_up = False
             if self.state.loaded:
                 async with self._lock:
-                    await self._read(self.bus.changes_after, None)
+                    await self._read(self.feed.bus_log, None)
             raise
         self.store_up = True
         if latest > self.state.revision:

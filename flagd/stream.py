@@ -1,8 +1,8 @@
 """GET /api/client/stream: Server-Sent Events (SPEC section 6).
 
 Fresh connect: `retry:`, then a `snapshot` at revision N, then live events after N.
-Reconnect with Last-Event-ID R: every change after R in order (from memory when recent,
-else from the store's change log), then live. An id that is not a number, is ahead of
+Reconnect with Last-Event-ID R: every change after R in order (flagd/feed.py: from memory
+when recent, else from the change logs), then live. An id that is not a number, is ahead of
 us, or is further back than the retained window gets a fresh snapshot instead.
 
 The first bytes (a snapshot can be megabytes) are written a slice at a time, waiting for
@@ -22,16 +22,14 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from .appkeys import BROKER, CORS, SETTINGS, STATE, STORE
-from .broker import Subscriber, frames_for, snapshot_frame
+from .appkeys import BROKER, CORS, FEED, SETTINGS, STATE
+from .broker import Subscriber, snapshot_frame
 from .core import StoreUnavailable
 from .errors import too_many_streams
 
 log = logging.getLogger("flagd.stream")
 
 RETRY_MS = 3000
-REPLAY_LIMIT = 10_000  # changes; further back than this a snapshot is cheaper
-REPLAY_PAGE = 100  # changes read from the store per query while replaying
 WRITE_SLICE = 64 * 1024  # bytes per write of the first bytes; the socket must take each
 TRIM_AFTER_CLOSED = 1000  # streams ended since the last malloc_trim
 # Retry-After past the stream limit, spread so that refused clients do not return together.
@@ -130,42 +128,15 @@ async def _initial_frames(
     request: web.Request, subscriber: Subscriber, last_id: int | None
 ) -> AsyncIterator[bytes]:
     """The snapshot, or the changes after `last_id` up to `subscriber.after`."""
-    at = subscriber.after
-    if last_id is None or last_id > at or at - last_id > REPLAY_LIMIT:
+    if last_id is None or last_id > subscriber.after:
         yield _snapshot(request, subscriber)
         return
-    recent = request.app[BROKER].recent_after(last_id, at)
-    if recent is not None:
-        for frame in recent:
-            yield frame.payload
-        return
-    async for payload in _replay_from_store(request, last_id, at):
+    async for payload in request.app[FEED].replay(last_id, subscriber.after):
         if payload is None:
             # A snapshot replaces whatever part of the replay was already sent.
             yield _snapshot(request, subscriber)
             return
         yield payload
-
-
-async def _replay_from_store(
-    request: web.Request, last_id: int, at: int
-) -> AsyncIterator[bytes | None]:
-    """Change frames (last_id, at] a page at a time; None when the change log has a gap or
-    the store is away."""
-    store = request.app[STORE]
-    cursor = last_id
-    while cursor < at:
-        try:
-            changes = await store.changes_after(cursor, min(REPLAY_PAGE, at - cursor))
-        except StoreUnavailable:
-            yield None
-            return
-        if not changes or changes[0].revision != cursor + 1:
-            yield None
-            return
-        for frame in frames_for(c for c in changes if c.revision <= at):
-            yield frame.payload
-        cursor = changes[-1].revision
 
 
 def _snapshot(request: web.Request, subscriber: Subscriber) -> bytes:
